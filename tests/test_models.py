@@ -1,0 +1,171 @@
+"""Reference modules: masks, PixelCNN causality (no blind spot), U-Nets on odd sizes."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import make_pixelcnn
+from fastcolor.config import FastcolorConfig, UNetConfig
+from fastcolor.errors import InvalidInputError
+from fastcolor.models import (BackgroundDetector, FastcolorModel, MaskedConv2d, PolishingNet,
+                              UNetGenerator, make_mask)
+
+
+@pytest.mark.parametrize("kind,kernel,expected", [
+    ("vertical_a", (3, 3), [[1, 1, 1], [0, 0, 0], [0, 0, 0]]),
+    ("vertical_b", (3, 3), [[1, 1, 1], [1, 1, 1], [0, 0, 0]]),
+    ("horizontal_a", (1, 5), [[1, 1, 0, 0, 0]]),
+    ("horizontal_b", (1, 5), [[1, 1, 1, 0, 0]]),
+    ("none", (1, 3), [[1, 1, 1]]),
+])
+def test_make_mask(kind, kernel, expected):
+    assert make_mask(kind, kernel).tolist() == expected
+
+
+@pytest.mark.parametrize("kind,kernel", [("vertical_a", (2, 3)), ("horizontal_a", (3, 3)),
+                                         ("diagonal", (3, 3)), ("horizontal_a", (1, 1)),
+                                         ("vertical_a", (1, 3))])
+def test_make_mask_rejects(kind, kernel):
+    with pytest.raises(InvalidInputError):
+        make_mask(kind, kernel)
+
+
+@pytest.mark.parametrize("kind,kernel", [("vertical_a", 5), ("vertical_b", 3),
+                                         ("horizontal_a", (1, 3)), ("horizontal_b", (1, 7))])
+def test_masked_conv_matches_dense_conv_with_masked_weight(kind, kernel):
+    torch.manual_seed(0)
+    conv = MaskedConv2d(3, 4, kernel, kind).double()
+    x = torch.randn(2, 3, 5, 7, dtype=torch.float64)
+    ref = F.conv2d(x, conv.weight * conv.mask.double(), conv.bias, padding=conv.padding)
+    torch.testing.assert_close(conv(x), ref)
+    assert conv(x).shape == (2, 4, 5, 7)
+    conv(x).sum().backward()
+    assert (conv.weight.grad[..., conv.mask == 0] == 0).all()
+    assert (conv.weight.grad[..., conv.mask == 1] != 0).any()
+
+
+def expected_receptive_field(h, w, i, j, radius):
+    """Positions that output (i, j) must depend on: rows above within the radius over
+    columns j-R..j+R, and the current row's R columns to the left."""
+    field = torch.zeros(h, w, dtype=torch.bool)
+    field[max(0, i - radius):i, max(0, j - radius):j + radius + 1] = True
+    field[i, max(0, j - radius):j] = True
+    return field
+
+
+@pytest.mark.parametrize("overrides,size", [
+    (dict(layers=3, first_kernel=3, kernel=3), (7, 9)),
+    (dict(layers=3, first_kernel=5, kernel=3), (9, 11)),
+    (dict(layers=2, first_kernel=7, kernel=5), (8, 13)),
+])
+def test_pixelcnn_causality_no_blind_spot(overrides, size):
+    """d out(p) / d x is zero at p and after it, nonzero at every earlier position
+    inside the receptive field (so no blind spot), zero outside the field."""
+    net = make_pixelcnn(seed=1, **overrides)
+    h, w = size
+    radius = net.receptive_field_radius
+    assert radius == overrides["first_kernel"] // 2 + (overrides["layers"] - 1) * (overrides["kernel"] // 2)
+    cond = torch.randn(4, net.config.cond_channels, h, w, dtype=torch.float64)
+    # a batch of 4 random inputs and conditionings: the head's ReLUs can zero one
+    # input's gradient at a position by chance, not all four
+    for i in range(h):
+        for j in range(w):
+            x = torch.rand(4, 3, h, w, dtype=torch.float64, requires_grad=True)
+            out = net(x * 2 - 1, cond)
+            out[:, :, i, j].square().sum().backward()
+            depends = x.grad.abs().sum((0, 1)) > 0
+            expected = expected_receptive_field(h, w, i, j, radius)
+            assert torch.equal(depends, expected), (i, j, depends.int(), expected.int())
+
+
+def test_pixelcnn_rejects_bad_shapes():
+    net = make_pixelcnn()
+    x = torch.zeros(1, 3, 4, 4, dtype=torch.float64)
+    c = torch.zeros(1, 4, 4, 4, dtype=torch.float64)
+    assert net(x, c).shape == (1, 30, 4, 4)
+    with pytest.raises(InvalidInputError):
+        net(x[:, :2], c)
+    with pytest.raises(InvalidInputError):
+        net(x, c[:, :, :3])
+    with pytest.raises(InvalidInputError):
+        net(x, torch.zeros(1, 5, 4, 4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("size", [(100, 77), (64, 64), (1, 1), (3, 130), (33, 17)])
+def test_unet_returns_input_size(size):
+    torch.manual_seed(0)
+    net = UNetGenerator(4, 2, UNetConfig(base_channels=4, max_channels=16, depth=4)).eval()
+    x = torch.randn(2, 4, *size)
+    y = net(x)
+    assert y.shape == (2, 2, *size)
+    assert torch.isfinite(y).all()
+
+
+def test_unet_batch_equals_single_runs():
+    """InstanceNorm: the result does not depend on the rest of the batch."""
+    torch.manual_seed(0)
+    det = BackgroundDetector(UNetConfig(base_channels=4, max_channels=16, depth=4)).eval()
+    outline = torch.rand(3, 1, 37, 50)
+    colors = torch.rand(3, 3, 37, 50) * 2 - 1
+    batched = det.probability(outline, colors)
+    singles = torch.cat([det.probability(outline[k:k + 1], colors[k:k + 1]) for k in range(3)])
+    torch.testing.assert_close(batched, singles, atol=1e-5, rtol=1e-5)
+    assert batched.min() >= 0 and batched.max() <= 1
+
+
+def test_stages_shapes_and_ranges():
+    torch.manual_seed(0)
+    cfg = UNetConfig(base_channels=4, max_channels=8, depth=3)
+    pol = PolishingNet(cfg).eval()
+    outline = torch.rand(2, 1, 30, 21)
+    colors = torch.rand(2, 3, 30, 21) * 2 - 1
+    mask = (torch.rand(2, 1, 30, 21) > 0.5).float()
+    y = pol(outline, colors, mask)
+    assert y.shape == (2, 3, 30, 21) and y.abs().max() <= 1
+    with pytest.raises(InvalidInputError):
+        pol(outline, colors[:, :2], mask)
+    with pytest.raises(InvalidInputError):
+        pol(outline, colors, mask[:1])
+    with pytest.raises(InvalidInputError):
+        BackgroundDetector(cfg)(outline, colors[..., :20])
+
+
+def test_lowres_colorizer_shapes_and_loss(tiny_config):
+    torch.manual_seed(0)
+    model = FastcolorModel(tiny_config)
+    s, S = tiny_config.lowres_size, tiny_config.image_size
+    outline = torch.rand(2, 1, S, S)
+    target = torch.round(torch.rand(2, 3, s, s) * 255) / 127.5 - 1
+    params = model.lowres(outline, target)
+    assert params.shape == (2, 10 * tiny_config.pixelcnn.mixtures, s, s)
+    loss = model.lowres.loss(outline, target)
+    assert loss.dim() == 0 and torch.isfinite(loss) and loss > 0
+    loss.backward()
+    assert all(p.grad is not None for p in model.lowres.parameters())
+    with pytest.raises(InvalidInputError):
+        model.lowres.condition(torch.rand(2, 1, S + 1, S))
+    with pytest.raises(InvalidInputError):
+        model.lowres.condition(torch.zeros(2, 1, S, S, dtype=torch.long))
+
+
+def test_default_config_sizes():
+    cfg = FastcolorConfig()
+    assert (cfg.image_size, cfg.lowres_size) == (256, 32)
+    model = FastcolorModel(cfg)
+    cond = model.lowres.condition(torch.zeros(1, 1, 256, 256))
+    assert cond.shape == (1, cfg.pixelcnn.cond_channels, 32, 32)
+
+
+@pytest.mark.parametrize("kwargs", [dict(image_size=250), dict(lowres_size=16),
+                                    dict(image_size=256, lowres_size=64)])
+def test_config_rejects_inconsistent_sizes(kwargs):
+    with pytest.raises(InvalidInputError):
+        FastcolorConfig(**kwargs)
+
+
+def test_config_json_round_trip(tiny_config):
+    assert FastcolorConfig.from_json(tiny_config.to_json()) == tiny_config
+    with pytest.raises(InvalidInputError):
+        FastcolorConfig.from_json("{not json")
+    with pytest.raises(InvalidInputError):
+        FastcolorConfig.from_dict({"pixelcnn": {"colour": 3}})
