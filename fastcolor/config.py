@@ -96,6 +96,10 @@ class FastcolorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FastcolorConfig":
+        if not isinstance(d, dict) or not all(
+                isinstance(d.get(k, {}), dict)
+                for k in ("pixelcnn", "conditioning", "detector", "polisher")):
+            raise InvalidInputError(f"bad fastcolor config: expected an object of objects, got {d!r:.200}")
         try:
             cond = dict(d.get("conditioning", {}))
             if "widths" in cond:
@@ -108,7 +112,7 @@ class FastcolorConfig:
                 detector=UNetConfig(**d.get("detector", {})),
                 polisher=UNetConfig(**d.get("polisher", {})),
             )
-        except TypeError as e:  # unknown or missing field
+        except (TypeError, ValueError) as e:  # unknown field, or a value of the wrong type
             raise InvalidInputError(f"bad fastcolor config: {e}") from None
 
     @classmethod

@@ -239,7 +239,7 @@ def load_image(source: ImageSource) -> np.ndarray:
     if type(source).__module__.split(".")[0] == "torch":
         raise InvalidImageError(
             "load_image does not take torch tensors; pass a numpy array, a PIL image "
-            "or a file path (the Pipeline accepts (B, 1, H, W) outline tensors directly)"
+            "or a file path (the Pipeline also takes outline tensors: (H, W), (1, H, W) or (B, 1, H, W))"
         )
     raise InvalidImageError(
         f"cannot read an image from a {type(source).__name__}; pass a file path, "

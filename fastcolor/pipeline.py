@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,11 +24,13 @@ import torch.nn.functional as F
 from . import outline as outline_mod
 from .backends import resolve_backend
 from .config import FastcolorConfig
-from .dlmm import sample_noise
+from .dlmm import check_temperature, sample_noise
 from .errors import InvalidInputError
 from .imageio import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image, save_image
 from .models import FastcolorModel
 from .weights import DEFAULT_WEIGHTS, load_state_into, load_weights, save_weights
+
+_MAX_SEED = 2 ** 64 - 1  # the largest seed torch.Generator.manual_seed takes
 
 
 @dataclass
@@ -154,6 +157,9 @@ class Pipeline:
                     "(fastcolor colorize --weights W, Pipeline.from_pretrained(path))")
         config, tensors, digest = load_weights(path, expected_sha256=sha256)
         model = FastcolorModel(config)
+        stored = next((t.dtype for t in tensors.values() if t.is_floating_point()), None)
+        if stored in (torch.float32, torch.float64):
+            model = model.to(stored)   # load without rounding; __init__ casts to `dtype`
         load_state_into(model, tensors, source=f"weights {str(path)!r}")
         return cls(model, weights_sha256=digest, **kwargs)
 
@@ -202,7 +208,8 @@ class Pipeline:
         if not isinstance(hints, Hints):
             hints = Hints.from_image(hints, s)
         hints.validate(s)
-        colors = torch.from_numpy(hints.colors).permute(2, 0, 1).to(self.dtype) / 127.5 - 1
+        colors = torch.from_numpy(np.ascontiguousarray(hints.colors))  # any strides
+        colors = colors.permute(2, 0, 1).to(self.dtype) / 127.5 - 1
         mask = torch.from_numpy(np.ascontiguousarray(hints.mask))
         return (colors.unsqueeze(0).expand(count, -1, -1, -1).to(self.device),
                 mask.unsqueeze(0).expand(count, -1, -1).to(self.device))
@@ -216,7 +223,8 @@ class Pipeline:
 
         images: a path, PIL image, numpy array (gray/RGB/RGBA, uint8/uint16/float in
         [0, 1]; a colored or shaded page is turned into its outline first) or a float
-        outline tensor (1 = ink); or a list of these.
+        outline tensor (H, W) or (1, H, W) in [0, 1] with 1 = ink; or a list of these;
+        a (B, 1, H, W) outline tensor counts as a list of B outlines.
         seed: image ``i`` of a list draws its noise from ``seed + i`` (None: a random seed,
         recorded in the result). samples: variants per image. hints: ``Hints`` or an RGBA
         hint image. background: RGB for the detected background (default: its mean
@@ -224,6 +232,11 @@ class Pipeline:
 
         Returns a ``ColorizeResult`` (one image, samples=1), a list of ``samples`` results
         (one image), or a list of those (a list of images)."""
+        if isinstance(images, torch.Tensor) and images.dim() == 4:
+            if images.shape[1] != 1:
+                raise InvalidInputError(
+                    f"a 4-D outline tensor must be (B, 1, H, W), got {tuple(images.shape)}")
+            images = list(images)          # a batch of outlines: one result each
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
         if not items:
@@ -232,9 +245,18 @@ class Pipeline:
             raise InvalidInputError(f"samples must be an integer >= 1, got {samples!r}")
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
-        if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
+        seed = int(seed)
+        if seed + len(items) - 1 > _MAX_SEED:  # image i uses seed + i; torch takes < 2**64
+            raise InvalidInputError(
+                f"seed must be at most {_MAX_SEED - len(items) + 1} for {len(items)} image(s) "
+                f"(image i draws from seed + i, which must fit in 64 bits), got {seed}")
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+            raise InvalidInputError(f"temperature must be a number >= 0, got {temperature!r}")
+        check_temperature(temperature)
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
+                or not 0 < threshold < 1:
             raise InvalidInputError(f"threshold must be in (0, 1), got {threshold!r}")
         bg_rgb = None if background is None else parse_color(background)
         hint_colors, hint_mask = self._hints_tensor(hints, samples)
