@@ -1,19 +1,24 @@
-"""Backends: which implementation runs each stage.
+"""Backends: which implementation runs each stage of the pipeline.
 
 =============== ==================================================================
 ``reference``   PyTorch eager everywhere; naive low-res generation (the truth)
-``cpp``         C++ cached generator ``fastcolor._C`` (CPU)       -- not built yet
-``triton``      Triton kernels + cached generation on CUDA       -- not built yet
-``onnxruntime`` U-Nets through ONNX Runtime                      -- not built yet
-``tensorrt``    U-Nets through TensorRT engines                  -- not built yet
-``auto``        the fastest one present for the device
+``cpp``         C++ cached generator ``fastcolor._C`` (CPU)
+``triton``      Triton kernels + cached generation on CUDA
+``onnxruntime`` feed-forward stages through ONNX Runtime
+``tensorrt``    feed-forward stages through TensorRT engines
+``auto``        the fastest one present for the device (``AUTO_PREFERENCE``)
 =============== ==================================================================
 
-A backend that cannot run raises ``BackendUnavailableError`` naming what is missing; it
-never falls back silently.
+A backend is an object with the four stage calls of ``ReferenceBackend``; each backend
+module registers a factory and an availability check in ``_REGISTRY``. A backend that
+cannot run raises ``BackendUnavailableError`` naming what is missing; it never falls
+back silently.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -22,46 +27,78 @@ from .generation import generate_naive
 
 BACKEND_NAMES = ("reference", "cpp", "triton", "onnxruntime", "tensorrt")
 
-# What each backend still lacks in this version of fastcolor (the issue that brings it).
-_NOT_YET = {
-    "cpp": "the C++ cached generator fastcolor._C (issue: C++ extension)",
-    "triton": "the Triton kernels and CUDA cached generator (issue: Triton kernels)",
-    "onnxruntime": "the ONNX export and ONNX Runtime runner (issue: Deployment)",
-    "tensorrt": "the TensorRT engine builder and runner (issue: Deployment)",
-}
-
-
 # "auto" takes the first present backend of these, per device type.
 AUTO_PREFERENCE = {"cpu": ("cpp", "reference"), "cuda": ("triton", "reference")}
 
 
 class ReferenceBackend:
-    """PyTorch eager; low-res samples from ``generate_naive``."""
+    """PyTorch eager for every stage; low-res samples from ``generate_naive``.
+
+    Other backends subclass it and replace the stages they accelerate."""
 
     name = "reference"
 
-    def generate(self, pixelcnn, cond, **kwargs) -> torch.Tensor:
+    def __init__(self, device: torch.device, **options):
+        self.device = device
+
+    def condition(self, lowres, outline: torch.Tensor) -> torch.Tensor:
+        """``LowResColorizer.condition``: outline ``(B, 1, S, S)`` -> ``(B, C, s, s)``."""
+        return lowres.condition(outline)
+
+    def generate(self, pixelcnn, cond: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Low-res sample ``(B, 3, s, s)``; kwargs of ``generation.prepare_inputs``."""
         return generate_naive(pixelcnn, cond, **kwargs)
 
+    def detect(self, detector, outline: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
+        """Background probability ``(B, 1, S, S)``."""
+        return detector.probability(outline, colors)
 
-def backend_unavailable_reason(name: str, device: torch.device) -> str | None:
+    def polish(self, polisher, outline, colors, mask) -> torch.Tensor:
+        """Polished colors ``(B, 3, S, S)`` in [-1, 1]."""
+        return polisher(outline, colors, mask)
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    factory: Callable[..., ReferenceBackend] | None   # None: not built in this version
+    unavailable: Callable[[torch.device], str | None]  # None if it can run on the device
+
+
+def _not_in_this_version(what: str):
+    def reason(device: torch.device) -> str:
+        from . import __version__
+        return f"fastcolor {__version__} does not include {what}"
+    return reason
+
+
+_REGISTRY: dict[str, BackendEntry] = {
+    "reference": BackendEntry(ReferenceBackend, lambda device: None),
+    "cpp": BackendEntry(None, _not_in_this_version(
+        "the C++ cached generator fastcolor._C (issue: C++ extension)")),
+    "triton": BackendEntry(None, _not_in_this_version(
+        "the Triton kernels and CUDA cached generator (issue: Triton kernels)")),
+    "onnxruntime": BackendEntry(None, _not_in_this_version(
+        "the ONNX export and ONNX Runtime runner (issue: Deployment)")),
+    "tensorrt": BackendEntry(None, _not_in_this_version(
+        "the TensorRT engine builder and runner (issue: Deployment)")),
+}
+
+
+def backend_unavailable_reason(name: str, device) -> str | None:
     """None if backend ``name`` can run on ``device`` here, else what is missing."""
-    if name not in BACKEND_NAMES:
+    if name not in _REGISTRY:
         raise InvalidInputError(f"unknown backend {name!r}; expected one of "
                                 f"{('auto',) + BACKEND_NAMES}")
-    if name == "reference":
-        return None
-    from . import __version__
-    return f"fastcolor {__version__} does not include {_NOT_YET[name]}"
+    return _REGISTRY[name].unavailable(torch.device(device))
 
 
 def available_backends(device="cpu") -> list[str]:
-    device = torch.device(device)
     return [n for n in BACKEND_NAMES if backend_unavailable_reason(n, device) is None]
 
 
-def resolve_backend(name: str, device) -> ReferenceBackend:
-    """The backend object for ``name`` (``"auto"``: the fastest present) on ``device``."""
+def resolve_backend(name: str, device, **options) -> ReferenceBackend:
+    """The backend object for ``name`` (``"auto"``: the fastest present) on ``device``;
+    ``options`` go to the backend (e.g. ``engine_dir`` for TensorRT)."""
     device = torch.device(device)
     if not isinstance(name, str):
         raise InvalidInputError(f"backend must be a string, got {name!r}")
@@ -72,4 +109,4 @@ def resolve_backend(name: str, device) -> ReferenceBackend:
     reason = backend_unavailable_reason(name, device)
     if reason is not None:
         raise BackendUnavailableError(f"backend {name!r} cannot run here: {reason}")
-    return ReferenceBackend()
+    return _REGISTRY[name].factory(device, **options)

@@ -128,18 +128,19 @@ class Pipeline:
 
     Build it with ``from_pretrained(path)`` (or no path: the shipped default weights),
     ``random(config, seed)`` (untrained, for tests), or from a ``FastcolorModel``.
-    ``backend``: see ``fastcolor.backends`` ("auto" picks the fastest one present).
+    ``backend``: see ``fastcolor.backends`` ("auto" picks the fastest one present);
+    ``backend_options`` go to it (e.g. ``engine_dir=`` for TensorRT).
     """
 
     def __init__(self, model: FastcolorModel | None = None, *, backend: str = "auto",
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 weights_sha256: str | None = None):
+                 weights_sha256: str | None = None, **backend_options):
         if dtype not in (torch.float32, torch.float64):
             raise InvalidInputError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         model = model if model is not None else FastcolorModel(FastcolorConfig())
         self.device = torch.device(device)
         self.dtype = dtype
-        self.backend = resolve_backend(backend, self.device)
+        self.backend = resolve_backend(backend, self.device, **backend_options)
         self.model = model.to(device=self.device, dtype=dtype).eval()
         self.config: FastcolorConfig = model.config
         self.weights_sha256 = weights_sha256
@@ -278,7 +279,7 @@ class Pipeline:
         outline_t = torch.from_numpy(small).to(self.device, self.dtype)[None, None]
         outline_t = outline_t.expand(samples, -1, -1, -1).contiguous()
 
-        cond = model.lowres.condition(outline_t)
+        cond = self.backend.condition(model.lowres, outline_t)
         gen = torch.Generator().manual_seed(seed)
         noise = sample_noise(samples, cfg.pixelcnn.mixtures, s, s, generator=gen,
                              dtype=self.dtype, device=self.device)
@@ -288,7 +289,7 @@ class Pipeline:
         up = F.interpolate(lowres, size=(S, S), mode="bilinear", align_corners=False)
 
         if detect_background:
-            prob = model.detector.probability(outline_t, up)            # (n, 1, S, S)
+            prob = self.backend.detect(model.detector, outline_t, up)   # (n, 1, S, S)
             mask = prob > threshold
             area = mask.sum(dim=(2, 3))                                 # (n, 1)
             mean = (up * mask).sum(dim=(2, 3)) / area.clamp(min=1)      # (n, 3)
@@ -303,7 +304,7 @@ class Pipeline:
             area = mask.sum(dim=(2, 3))
             bg = None
             colors = up
-        polished = model.polisher(outline_t, colors, mask.to(self.dtype))
+        polished = self.backend.polish(model.polisher, outline_t, colors, mask.to(self.dtype))
 
         polished_np = ((polished + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
         prob_np = prob[:, 0].float().cpu().numpy()
