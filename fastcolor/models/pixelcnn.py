@@ -50,12 +50,17 @@ class GatedBlock(nn.Module):
         self.h_out = nn.Conv2d(channels, channels, 1)
 
     def forward(self, v, h, c):
+        v_pre, v_new, h_new = self.forward_activations(v, h, c)
+        return v_new, h_new
+
+    def forward_activations(self, v, h, c):
+        """``(v_pre, v', h')``: also the vertical gate's pre-activation ``(B, 2F, H, W)``."""
         v_pre = self.v_conv(v) + self.v_cond(c)
         h_pre = self.h_conv(h) + self.v_to_h(v_pre) + self.h_cond(c)
         h_new = self.h_out(gate(h_pre))
         if not self.first:
             h_new = h + h_new
-        return gate(v_pre), h_new
+        return v_pre, gate(v_pre), h_new
 
 
 class ConditionalGatedPixelCNN(nn.Module):
@@ -88,6 +93,10 @@ class ConditionalGatedPixelCNN(nn.Module):
         return self.head_out(F.relu(self.head_hidden(F.relu(h))))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.head(self.activations(x, c)[-1][2])
+
+    def activations(self, x: torch.Tensor, c: torch.Tensor) -> list[tuple]:
+        """Per block ``(v_pre, v, h)``: what cached generators keep (for their tests)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise InvalidInputError(f"x must be (B, 3, H, W), got {tuple(x.shape)}")
         if c.dim() != 4 or c.shape[0] != x.shape[0] or c.shape[2:] != x.shape[2:] \
@@ -96,6 +105,8 @@ class ConditionalGatedPixelCNN(nn.Module):
                 f"c must be (B, {self.config.cond_channels}, H, W) matching x "
                 f"{tuple(x.shape)}, got {tuple(c.shape)}")
         v = h = x
+        acts = []
         for block in self.blocks:
-            v, h = block(v, h, c)
-        return self.head(h)
+            v_pre, v, h = block.forward_activations(v, h, c)
+            acts.append((v_pre, v, h))
+        return acts
