@@ -13,15 +13,17 @@ space only, never on channels). For a ``kh x kw`` kernel with center ``(ch, cw) 
 - ``"none"``: every tap (a dense convolution, for completeness and tests).
 
 Padding is "same" (``kh // 2, kw // 2``, zeros), so the output has the input's size.
+The convolution goes through ``fastcolor.ops.masked_conv2d``: ``F.conv2d`` with the
+masked weight (the reference), or the Triton kernel on CUDA tensors.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidInputError
+from ..ops.masked_conv import kept_taps, masked_conv2d
 
 MASK_KINDS = ("vertical_a", "vertical_b", "horizontal_a", "horizontal_b", "none")
 
@@ -68,13 +70,14 @@ class MaskedConv2d(nn.Conv2d):
                          padding=(kernel_size[0] // 2, kernel_size[1] // 2), bias=bias)
         self.mask_kind = mask_kind
         self.register_buffer("mask", mask, persistent=False)
+        self.kept_taps = kept_taps(mask)   # (row0, rows, col0, cols): what the kernel visits
 
     def masked_weight(self) -> torch.Tensor:
         """``(C_out, C_in, kh, kw)``: the weight with masked-out taps set to zero."""
         return self.weight * self.mask.to(self.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.masked_weight(), self.bias, padding=self.padding)
+        return masked_conv2d(x, self.weight, self.mask, self.bias, taps=self.kept_taps)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mask_kind={self.mask_kind!r}"

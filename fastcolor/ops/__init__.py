@@ -1,0 +1,8 @@
+"""Ops with a Triton kernel and a pure-PyTorch reference, and the dispatch between them
+(``kernel_mode``; the kernel on CUDA tensors by default). See ``fastcolor.kernels``."""
+
+from .dispatch import KERNEL_MODES, current_kernel_mode, kernel_mode, use_triton
+from .masked_conv import kept_taps, masked_conv2d, masked_conv2d_reference
+
+__all__ = ["KERNEL_MODES", "current_kernel_mode", "kept_taps", "kernel_mode", "masked_conv2d",
+           "masked_conv2d_reference", "use_triton"]
