@@ -58,6 +58,35 @@ class ReferenceBackend:
         return polisher(outline, colors, mask)
 
 
+class CppBackend(ReferenceBackend):
+    """The C++ cached generator ``fastcolor._C`` for the low-res sample (CPU); the other
+    stages stay PyTorch eager. The packed weights are kept per PixelCNN and re-packed
+    when its parameters change."""
+
+    name = "cpp"
+
+    def __init__(self, device: torch.device, **options):
+        super().__init__(device, **options)
+        self._packed: dict[int, tuple[tuple, object]] = {}
+
+    def generate(self, pixelcnn, cond: torch.Tensor, **kwargs) -> torch.Tensor:
+        from .generation.cpp import CppPixelCNN
+        params = list(pixelcnn.parameters())
+        key = tuple((p.data_ptr(), p._version, p.dtype) for p in params)
+        cached = self._packed.get(id(pixelcnn))
+        if cached is None or cached[0] != key:
+            cached = (key, CppPixelCNN(pixelcnn))
+            self._packed = {id(pixelcnn): cached}
+        return cached[1].generate(cond, **kwargs)
+
+
+def _cpp_unavailable(device: torch.device) -> str | None:
+    if device.type != "cpu":
+        return f"the C++ generator runs on the CPU, not on {device.type}"
+    from .generation.cpp import cpp_unavailable_reason
+    return cpp_unavailable_reason()
+
+
 @dataclass(frozen=True)
 class BackendEntry:
     factory: Callable[..., ReferenceBackend] | None   # None: not built in this version
@@ -73,8 +102,7 @@ def _not_in_this_version(what: str):
 
 _REGISTRY: dict[str, BackendEntry] = {
     "reference": BackendEntry(ReferenceBackend, lambda device: None),
-    "cpp": BackendEntry(None, _not_in_this_version(
-        "the C++ cached generator fastcolor._C (issue: C++ extension)")),
+    "cpp": BackendEntry(CppBackend, _cpp_unavailable),
     "triton": BackendEntry(None, _not_in_this_version(
         "the Triton kernels and CUDA cached generator (issue: Triton kernels)")),
     "onnxruntime": BackendEntry(None, _not_in_this_version(
