@@ -8,6 +8,10 @@ kernel module       what it computes                            reference
 ==================  ==========================================  ===============================
 ``masked_conv2d``   implicit-GEMM masked convolution over the   ``MaskedConv2d`` (``F.conv2d``
                     kept taps only; bias, optional gate fused   with the masked weight)
+``dlmm_sample``     Gumbel-max + logistic sample + R->G->B      ``fastcolor.dlmm.dlmm_sample``
+                    coupling + 8-bit quantization, one pass
+``dlmm_nll``        per-pixel DLMM log-likelihood and its       ``fastcolor.dlmm.dlmm_log_prob``
+                    gradient w.r.t. the parameters, one pass
 ==================  ==========================================  ===============================
 
 Importing this package never imports triton (GPU-less installs may not have it); the
@@ -17,7 +21,7 @@ kernel modules import it, and ``fastcolor.ops`` imports them only when a kernel 
 
 from __future__ import annotations
 
-KERNELS: tuple[str, ...] = ("masked_conv2d",)
+KERNELS: tuple[str, ...] = ("masked_conv2d", "dlmm_sample", "dlmm_nll")
 
 
 def triton_installed() -> bool:

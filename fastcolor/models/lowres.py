@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from ..config import FastcolorConfig
-from ..dlmm import dlmm_nll_bits_per_dim
 from ..errors import InvalidInputError
+from ..ops.dlmm import dlmm_nll_bits_per_dim   # the fused Triton kernel on CUDA
 from .conditioning import AdaptationNet, ConditioningNet
 from .pixelcnn import ConditionalGatedPixelCNN
 
