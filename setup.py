@@ -48,7 +48,8 @@ setup(
     version=version(),
     description="Consistent comic colorization with pixel-wise background classification: "
                 "PixelCNN low-res colorizer, background detector, polishing network",
-    packages=["fastcolor", "fastcolor.models", "fastcolor.generation", "fastcolor.kernels"],
+    packages=["fastcolor", "fastcolor.models", "fastcolor.generation", "fastcolor.ops",
+              "fastcolor.kernels"],
     package_dir={"fastcolor.kernels": "kernels"},
     package_data={"fastcolor": ["weights/*.safetensors"]},
     python_requires=">=3.10",

@@ -103,8 +103,14 @@ def _not_in_this_version(what: str):
 _REGISTRY: dict[str, BackendEntry] = {
     "reference": BackendEntry(ReferenceBackend, lambda device: None),
     "cpp": BackendEntry(CppBackend, _cpp_unavailable),
-    "triton": BackendEntry(None, _not_in_this_version(
-        "the Triton kernels and CUDA cached generator (issue: Triton kernels)")),
+    # imported on use: fastcolor.generation.triton_cached imports this module
+    "triton": BackendEntry(
+        lambda device, **options: __import__(
+            "fastcolor.generation.triton_cached", fromlist=["TritonBackend"]
+        ).TritonBackend(device, **options),
+        lambda device: __import__(
+            "fastcolor.generation.triton_cached", fromlist=["triton_unavailable_reason"]
+        ).triton_unavailable_reason(device)),
     "onnxruntime": BackendEntry(None, _not_in_this_version(
         "the ONNX export and ONNX Runtime runner (issue: Deployment)")),
     "tensorrt": BackendEntry(None, _not_in_this_version(

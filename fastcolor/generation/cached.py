@@ -91,18 +91,24 @@ class CachedPixelCNN:
         row_terms = []
         inp = state.x
         for l, blk in enumerate(self.blocks):
-            last = i if blk.v_includes_row else i - 1          # last input row used
-            first = last - blk.v_rows + 1
-            lo = max(first, 0)
-            window = inp[:, :, lo:last + 1] if last >= 0 else inp[:, :, :0]
-            window = F.pad(window, (blk.pad, blk.pad, lo - first, 0))
-            v_pre = F.conv2d(window, blk.v_weight, blk.v_bias)[:, :, 0] + blk.v_cond[:, :, i]
+            v_pre = self.vertical_conv_row(l, inp, i) + blk.v_cond[:, :, i]
             state.v_pre[l][:, :, i] = v_pre
             state.v[l][:, :, i] = gate(v_pre.unsqueeze(-1)).squeeze(-1)
             link = blk.v_to_h(v_pre.unsqueeze(-1)).squeeze(-1)
             row_terms.append(link + blk.h_cond[:, :, i] + blk.h_bias[:, None])
             inp = state.v[l]
         return row_terms
+
+    def vertical_conv_row(self, l: int, inp: torch.Tensor, i: int) -> torch.Tensor:
+        """Block ``l``'s masked vertical convolution (bias included) of its input ``inp``
+        ``(B, C, H, W)`` at row ``i`` -> ``(B, 2F, W)``, from the rows its mask keeps."""
+        blk = self.blocks[l]
+        last = i if blk.v_includes_row else i - 1          # last input row used
+        first = last - blk.v_rows + 1
+        lo = max(first, 0)
+        window = inp[:, :, lo:last + 1] if last >= 0 else inp[:, :, :0]
+        window = F.pad(window, (blk.pad, blk.pad, lo - first, 0))
+        return F.conv2d(window, blk.v_weight, blk.v_bias)[:, :, 0]
 
     def step(self, state: CachedState, row_terms, i: int, j: int) -> torch.Tensor:
         """Horizontal stack and head at ``(i, j)`` -> DLMM params ``(B, 10K, 1, 1)``."""
@@ -128,16 +134,19 @@ class CachedPixelCNN:
 def generate_cached(pixelcnn: ConditionalGatedPixelCNN, cond: torch.Tensor, *, noise=None,
                     generator: torch.Generator | None = None, hints=None, hint_mask=None,
                     temperature: float = 1.0, sampler=dlmm_sample,
+                    model_cls: type[CachedPixelCNN] = CachedPixelCNN,
                     return_state: bool = False):
     """Sample ``(B, 3, H, W)`` like ``generate_naive`` at about one forward pass of cost.
 
     ``sampler(params (B, 10K, 1, 1), noise (B, K+3, 1, 1), temperature=)`` -> ``(B, 3, 1,
-    1)``; the reference ``dlmm_sample`` by default. With ``return_state`` also returns
-    the ``CachedState`` (the per-layer activations, for tests)."""
+    1)``; the reference ``dlmm_sample`` by default. ``model_cls``: the ``CachedPixelCNN``
+    (sub)class that computes the steps (the CUDA generator's runs its convs as kernels).
+    With ``return_state`` also returns the ``CachedState`` (the per-layer activations, for
+    tests)."""
     inp = prepare_inputs(cond, pixelcnn.config.mixtures, noise=noise, generator=generator,
                          hints=hints, hint_mask=hint_mask, temperature=temperature)
     b, _, h, w = cond.shape
-    model = CachedPixelCNN(pixelcnn, inp.cond)
+    model = model_cls(pixelcnn, inp.cond)
     state = model.new_state(torch.zeros(b, 3, h, w, dtype=cond.dtype, device=cond.device))
     for i in range(h):
         row_terms = model.start_row(state, i)
