@@ -111,10 +111,21 @@ _REGISTRY: dict[str, BackendEntry] = {
         lambda device: __import__(
             "fastcolor.generation.triton_cached", fromlist=["triton_unavailable_reason"]
         ).triton_unavailable_reason(device)),
-    "onnxruntime": BackendEntry(None, _not_in_this_version(
-        "the ONNX export and ONNX Runtime runner (issue: Deployment)")),
-    "tensorrt": BackendEntry(None, _not_in_this_version(
-        "the TensorRT engine builder and runner (issue: Deployment)")),
+    # imported on use: fastcolor.engines imports this module
+    "onnxruntime": BackendEntry(
+        lambda device, **options: __import__(
+            "fastcolor.engines", fromlist=["onnxruntime_backend"]
+        ).onnxruntime_backend(device, **options),
+        lambda device: __import__(
+            "fastcolor.engines", fromlist=["onnxruntime_unavailable"]
+        ).onnxruntime_unavailable(device)),
+    "tensorrt": BackendEntry(
+        lambda device, **options: __import__(
+            "fastcolor.engines", fromlist=["tensorrt_backend"]
+        ).tensorrt_backend(device, **options),
+        lambda device: __import__(
+            "fastcolor.engines", fromlist=["tensorrt_unavailable"]
+        ).tensorrt_unavailable(device)),
 }
 
 

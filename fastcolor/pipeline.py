@@ -144,6 +144,11 @@ class Pipeline:
         self.model = model.to(device=self.device, dtype=dtype).eval()
         self.config: FastcolorConfig = model.config
         self.weights_sha256 = weights_sha256
+        # backends that run exported graphs (onnxruntime, tensorrt) need the weights and
+        # their sha256 (the key of their export cache / the check of their engines)
+        bind = getattr(self.backend, "bind", None)
+        if bind is not None:
+            bind(self.model, weights_sha256)
 
     # ---- construction -------------------------------------------------------------
     @classmethod
