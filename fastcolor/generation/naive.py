@@ -16,21 +16,22 @@ from .common import prepare_inputs
 @torch.no_grad()
 def generate_naive(pixelcnn: ConditionalGatedPixelCNN, cond: torch.Tensor, *, noise=None,
                    generator: torch.Generator | None = None, hints=None, hint_mask=None,
-                   temperature: float = 1.0) -> torch.Tensor:
+                   temperature: float = 1.0, max_positions: int | None = None) -> torch.Tensor:
     """Sample ``(B, 3, H, W)`` RGB on the 8-bit levels in [-1, 1], raster order.
 
     Runs in ``cond``'s dtype and device (the module must match). Arguments: see
-    ``fastcolor.generation.common``."""
+    ``fastcolor.generation.common``; ``max_positions`` stops after that many positions
+    (the rest stay 0), for benchmarks that time a prefix of the loop."""
     inp = prepare_inputs(cond, pixelcnn.config.mixtures, noise=noise, generator=generator,
                          hints=hints, hint_mask=hint_mask, temperature=temperature)
     b, _, h, w = cond.shape
     x = torch.zeros(b, 3, h, w, dtype=cond.dtype, device=cond.device)
-    for i in range(h):
-        for j in range(w):
-            params = pixelcnn(x, inp.cond)[:, :, i:i + 1, j:j + 1]
-            pixel = dlmm_sample(params, inp.noise[:, :, i:i + 1, j:j + 1],
-                                temperature=inp.temperature)[:, :, 0, 0]
-            if inp.hints is not None:
-                pixel = torch.where(inp.hint_mask[:, i, j, None], inp.hints[:, :, i, j], pixel)
-            x[:, :, i, j] = pixel
+    for pos in range(h * w if max_positions is None else min(max_positions, h * w)):
+        i, j = divmod(pos, w)
+        params = pixelcnn(x, inp.cond)[:, :, i:i + 1, j:j + 1]
+        pixel = dlmm_sample(params, inp.noise[:, :, i:i + 1, j:j + 1],
+                            temperature=inp.temperature)[:, :, 0, 0]
+        if inp.hints is not None:
+            pixel = torch.where(inp.hint_mask[:, i, j, None], inp.hints[:, :, i, j], pixel)
+        x[:, :, i, j] = pixel
     return x
