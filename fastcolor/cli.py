@@ -7,6 +7,9 @@
                        [--background R,G,B] [--hints HINTS.png] [--temperature T]
                        [--no-detect-background] [--backend NAME]
     fastcolor info [--weights W]
+    fastcolor build-engine [--weights W] [--stages detector,polisher] [--fp16 | --bf16 | --tf32]
+                       [--min BxHxW] [--opt BxHxW] [--max BxHxW] --out DIR
+                       [--onnx-only | --onnx-dir DIR] [--workspace-gib G] [--timing-cache F]
 """
 
 from __future__ import annotations
@@ -88,6 +91,54 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_build_engine(args) -> int:
+    from . import engines
+    from .errors import BackendUnavailableError
+    from .pipeline import Pipeline
+    precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "tf32" if args.tf32 else "fp32"
+    stages = engines.parse_stages(args.stages)
+    pipe = Pipeline.from_pretrained(args.weights, backend="reference")
+    S = pipe.config.image_size
+    lo = engines.parse_shape(args.min) if args.min else (1, S, S)
+    mid = engines.parse_shape(args.opt) if args.opt else lo
+    hi = engines.parse_shape(args.max) if args.max else tuple(
+        max(a, b) for a, b in zip(mid, (8, S, S)))
+    profile = engines.ShapeProfile.make(lo, mid, hi)
+    for stage in stages:
+        engines.stage_profile(profile, stage, S).check_stage(stage, S)
+    out = Path(args.out)
+    if args.onnx_only:
+        paths = engines.export_stages(pipe, out, stages, precision=precision,
+                                      weights_sha256=pipe.weights_sha256)
+        for stage, path in paths.items():
+            print(f"wrote {path} (onnx.checker: ok)")
+        weights = args.weights or "W.safetensors"
+        shape = engines.format_shape
+        flag = "" if precision == "fp32" else f" --{precision}"
+        print(f"\nThese ONNX files hold weights sha256 {pipe.weights_sha256}. On the GPU "
+              f"machine (pip install tensorrt), with the same weights and this folder, run:\n"
+              f"  fastcolor build-engine --weights {weights} --onnx-dir {out} "
+              f"--stages {','.join(stages)}{flag} --min {shape(lo)} --opt {shape(mid)} "
+              f"--max {shape(hi)} --out ENGINE_DIR\n"
+              f"then use Pipeline(backend=\"tensorrt\", engine_dir=\"ENGINE_DIR\", device=\"cuda\").")
+        return 0
+    try:
+        built = engines.build_engine(pipe, out, stages=stages, precision=precision,
+                                     profile=profile, onnx_dir=args.onnx_dir,
+                                     workspace_gib=args.workspace_gib,
+                                     timing_cache=args.timing_cache, verbose=args.verbose)
+    except BackendUnavailableError as e:
+        raise BackendUnavailableError(
+            f"{e}. On a machine without TensorRT, export the ONNX files with --onnx-only "
+            f"and build the engines on the GPU machine") from None
+    for stage, path in built.items():
+        meta = engines.EngineMetadata.read(engines.engine_paths(out, stage)[1])
+        print(f"wrote {path} ({meta.precision}, profile {meta.profile}, TensorRT "
+              f"{meta.tensorrt_version}, {meta.gpu_name}; max abs error vs PyTorch "
+              f"{meta.extra.get('max_abs_error_vs_torch'):.2e})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastcolor", description="Color comic line art.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -120,6 +171,41 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="print the model config, sizes and backends")
     add_weights(i)
     i.set_defaults(func=cmd_info)
+
+    e = sub.add_parser(
+        "build-engine", help="export ONNX graphs and build TensorRT engines of the U-Nets",
+        description="Build TensorRT engines (or, with --onnx-only, the checked ONNX files) of "
+                    "the feed-forward stages. Shapes are BATCHxHEIGHTxWIDTH, e.g. 1x256x256; "
+                    "the engine accepts every shape between --min and --max and is tuned "
+                    "for --opt. The conditioning stage keeps the batch range at the model's "
+                    "image size.")
+    e.add_argument("--weights", default=None,
+                   help="a .safetensors weight file (default: the shipped weights)")
+    e.add_argument("--stages", default="detector,polisher",
+                   help="comma-separated: conditioning, detector, polisher "
+                        "(default detector,polisher)")
+    prec = e.add_mutually_exclusive_group()
+    prec.add_argument("--fp16", action="store_true", help="float16 engines")
+    prec.add_argument("--bf16", action="store_true",
+                      help="bfloat16 engines (compute capability >= 8.0)")
+    prec.add_argument("--tf32", action="store_true",
+                      help="float32 graphs, TF32 math allowed (default: full float32)")
+    e.add_argument("--min", default=None, help="smallest BxHxW (default 1xSxS)")
+    e.add_argument("--opt", default=None, help="BxHxW to tune for (default: --min)")
+    e.add_argument("--max", default=None, help="largest BxHxW (default 8xSxS, at least --opt)")
+    e.add_argument("--out", required=True, help="output folder")
+    src = e.add_mutually_exclusive_group()
+    src.add_argument("--onnx-only", action="store_true",
+                     help="export and check the ONNX files only (no TensorRT needed), and "
+                          "print the command to run on the GPU machine")
+    src.add_argument("--onnx-dir", default=None,
+                     help="build from ONNX files exported earlier with --onnx-only")
+    e.add_argument("--workspace-gib", type=float, default=4.0,
+                   help="TensorRT workspace memory-pool limit in GiB (default 4)")
+    e.add_argument("--timing-cache", default=None,
+                   help="TensorRT timing cache file, read and updated (default OUT/timing.cache)")
+    e.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
+    e.set_defaults(func=cmd_build_engine)
     return p
 
 
