@@ -161,7 +161,8 @@ def _launch(params, x, log_prob, grad_out, grad_params, backward: bool) -> None:
     if n_pixels == 0:
         return
     compute = tl.float64 if params.dtype == torch.float64 else tl.float32
-    block_p = min(128, triton.next_power_of_2(n_pixels))
+    # the backward keeps ~3x more (K_PAD, BLOCK_P) tiles live: smaller tiles, no spills
+    block_p = min(64 if backward else 128, triton.next_power_of_2(n_pixels))
     dummy = params
     dlmm_log_prob_kernel[(triton.cdiv(n_pixels, block_p),)](
         params, x, log_prob if log_prob is not None else dummy,

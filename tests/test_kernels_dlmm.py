@@ -343,3 +343,12 @@ def test_training_loss_runs_the_kernels(monkeypatch):
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
     for got, want in zip(results[0][1], results[1][1]):
         torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-8)
+
+
+def test_log_prob_under_autocast_is_float32():
+    params, x = nll_case(2, b=1, h=2, w=3, seed=41)
+    half = params.half()
+    with torch.autocast("cpu", dtype=torch.float16), kernel_mode("triton"):
+        lp = dlmm_log_prob(half, x.half())
+    assert lp.dtype == torch.float32
+    torch.testing.assert_close(lp, dlmm_log_prob_triton(half.float(), x.half().float()))

@@ -151,3 +151,21 @@ def test_launcher_rejects_mixed_dtypes_and_bad_windows():
         masked_conv2d_triton(x, weight, bias, taps, out_window=(0, 9, 0, 7))
     with pytest.raises(ValueError):
         masked_conv2d_triton(x, weight[:9], bias[:9], taps, gated=True)
+
+
+def test_autocast_and_mixed_dtypes():
+    """Inside ``torch.autocast`` the kernel path casts like autocast does for
+    ``F.conv2d`` (fp16 here: bf16 dots are wrong in the interpreter); mixed dtypes
+    outside autocast get F.conv2d's own error."""
+    x, weight, bias = conv_inputs((3, 3), seed=7)
+    x, weight, bias = x.float(), weight.float(), bias.float()
+    mask = make_mask("vertical_b", (3, 3))
+    with torch.autocast("cpu", dtype=torch.float16):
+        with kernel_mode("triton"):
+            out = masked_conv2d(x, weight, mask, bias)
+        ref = masked_conv2d_reference(x, weight, mask, bias)
+    assert out.dtype == ref.dtype == torch.float16
+    truth = masked_conv2d_reference(x.double(), weight.double(), mask, bias.double())
+    assert max_err(out, truth) <= 2 * max_err(ref, truth)
+    with kernel_mode("triton"), pytest.raises(RuntimeError):
+        masked_conv2d(x, weight.double(), mask, bias)

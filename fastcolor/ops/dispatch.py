@@ -60,3 +60,11 @@ def use_triton(*tensors: torch.Tensor) -> bool:
                 "kernel mode 'triton' needs the triton package (pip install triton)")
         return True
     return all(t.is_cuda for t in tensors) and triton_installed()
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The dtype autocast computes convolutions in on ``device`` inside an enabled
+    ``torch.autocast`` region, else None (kernel paths cast like autocast would)."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
+    return None

@@ -14,7 +14,7 @@ import torch
 
 from .. import dlmm as reference
 from ..errors import InvalidInputError
-from .dispatch import use_triton
+from .dispatch import autocast_dtype, use_triton
 
 
 def dlmm_sample(params: torch.Tensor, noise: torch.Tensor | None = None, *,
@@ -74,6 +74,8 @@ def dlmm_log_prob(params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return reference.dlmm_log_prob(params, x)
     reference.num_mixtures(params)
     reference._check_x(params, x)
+    if autocast_dtype(params.device) is not None:
+        params = params.float()               # autocast runs the likelihood in float32
     return DLMMLogProbFunction.apply(params, x)
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InvalidInputError
-from .dispatch import use_triton
+from .dispatch import autocast_dtype, use_triton
 
 Taps = tuple[int, int, int, int]       # (row0, rows, col0, cols) of the kernel taps
 Window = tuple[int, int, int, int]     # (row0, row1, col0, col1) of the output
@@ -93,9 +93,18 @@ def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor,
     return ``tanh(a) * sigmoid(b)`` of the two output-channel halves ``(B, C_out / 2,
     ...)``; out_window ``(row0, row1, col0, col1)``: only those output rows and columns
     (what a cached generator needs); taps: the box of kept taps if the caller knows it
-    (``kept_taps(mask)`` otherwise, a host read of the mask). Returns x's dtype.
+    (``kept_taps(mask)`` otherwise, a host read of the mask). Returns x's dtype (the
+    autocast dtype inside ``torch.autocast``); x, weight and bias of different dtypes
+    outside autocast run the reference.
     """
     if not use_triton(x):
+        return masked_conv2d_reference(x, weight, mask, bias, gated=gated, out_window=out_window)
+    cast = autocast_dtype(x.device)              # as autocast would for F.conv2d
+    if cast is not None:
+        x, weight = x.to(cast), weight.to(cast)
+        bias = bias.to(cast) if bias is not None else None
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
+        # F.conv2d's own dtype rules (and errors) apply to mixed dtypes
         return masked_conv2d_reference(x, weight, mask, bias, gated=gated, out_window=out_window)
     masked_weight = weight * mask.to(weight.dtype)
     taps = taps if taps is not None else kept_taps(mask)
