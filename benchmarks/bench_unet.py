@@ -40,6 +40,20 @@ CASES = [("conditioning", 256), ("detector", 256), ("detector", 512), ("polisher
          ("polisher", 512)]
 
 
+def interleaved_best(fns, repeat: int = 10, warmup: int = 2) -> list[float]:
+    """Best wall time (s) of each of ``fns``, timed in turn within each round, so that
+    load from other processes falls on all of them alike (``common.best_time`` per fn,
+    interleaved)."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], best_time(fn, repeat=1, warmup=0))
+    return best
+
+
 def _tensorrt_present() -> bool:
     try:
         import tensorrt  # noqa: F401
@@ -122,7 +136,7 @@ def test_stage(benchmark, bench, impl, stage, size):
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object last")
-    p.add_argument("--repeat", type=int, default=10)
+    p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--threads", type=int, default=None,
                    help="ONNX Runtime intra-op threads (default: torch.get_num_threads())")
     args = p.parse_args(argv)
@@ -134,8 +148,8 @@ def main(argv=None) -> dict:
         for stage, s in b.export_s.items():
             figures[f"onnx_export_{stage}_s"] = round(s, 2)
         for stage, size in CASES:
-            te = best_time(b.eager(stage, size), repeat=args.repeat, warmup=2)
-            to = best_time(b.ort(stage, size), repeat=args.repeat, warmup=2)
+            te, to = interleaved_best([b.eager(stage, size), b.ort(stage, size)],
+                                      repeat=args.repeat)
             key = f"{stage}_{size}"
             figures[f"eager_{key}_ms"] = round(te * 1e3, 3)
             figures[f"ort_{key}_ms"] = round(to * 1e3, 3)
@@ -146,8 +160,8 @@ def main(argv=None) -> dict:
             b.build_tensorrt()
             figures["tensorrt"] = __import__("tensorrt").__version__
             for stage, size in CASES:
-                te = best_time(b.eager(stage, size, "cuda"), repeat=args.repeat, warmup=3)
-                tt = best_time(b.trt(stage, size), repeat=args.repeat, warmup=3)
+                te, tt = interleaved_best([b.eager(stage, size, "cuda"), b.trt(stage, size)],
+                                          repeat=args.repeat)
                 key = f"{stage}_{size}"
                 figures[f"eager_cuda_{key}_ms"] = round(te * 1e3, 3)
                 figures[f"trt_{key}_ms"] = round(tt * 1e3, 3)
