@@ -1,0 +1,198 @@
+"""The training losses of the three stages (the paper's, plus what makes them learnable).
+
+**Low-res colorizer**: DLMM negative log-likelihood in bits/dim of the 8-bit low-res
+target (``LowResColorizer.loss``), teacher-forced as PixelCNNs are.
+
+**Background detector**: the paper trains it with the L1 distance between the ground
+truth and the low-res colors whose detected background is replaced by its mean. With
+``p`` the background probability and ``x`` the upsampled low-res colors, the soft
+version is ``y = p * mean_p(x) + (1 - p) * x`` with ``mean_p(x) = sum(p x) / sum(p)``,
+and the loss ``|y - ground truth|`` (mean over pixels and channels). Alone this is weak:
+where the low-res colors of a region are already uniform, replacing them by their mean
+changes nothing, so the gradient only says what *not* to mark (regions whose colors
+differ from the mean) and "no background at all" is a minimum. Since the composition
+knows the true panel background, the detector also gets a binary cross-entropy to that
+mask (weight ``bce_weight``, 1 by default): the L1 term keeps the paper's objective,
+the BCE makes it learn the region. The low-res colors ``x`` are the ground-truth low-res
+colors (teacher forcing) made to look like samples (``sample_like``): per-cell noise and,
+for some panels, a background color shifted away from the truth (a sample picks its own
+background color).
+
+**Polishing network**: L1 to the ground truth (pixels weighted by ``1 - ink`` of the
+input outline: the pipeline lays the ink over the colors, so what lies under it does not
+count), on inputs whose randomly chosen regions carry their mean color and are marked
+in the mask (``mask_regions``): the regions are the connected paper areas of the exact
+line art (what a flat color fills in a comic), each taken with a per-panel probability
+drawn from U(0, 0.5), and the panel background with probability 0.8 (at inference the
+mask is the detected background, colored with its mean). The low-res colors are again
+the ground truth's, lightly noised (teacher forcing; samples of the low-res model would
+tie the polisher to one low-res checkpoint and cost a generation per panel). An optional
+PatchGAN discriminator (``--adversarial W``, least-squares GAN) adds the pix2pix
+adversarial term.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def upsample(lowres: torch.Tensor, size: int) -> torch.Tensor:
+    """As the pipeline does: bilinear, ``align_corners=False``."""
+    return F.interpolate(lowres, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Onto the 8-bit levels in [-1, 1]."""
+    return torch.round((x.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
+
+
+def lowres_background(background: torch.Tensor, size: int) -> torch.Tensor:
+    """Low-res cells that are mostly background, ``(B, 1, s, s)`` in {0, 1}."""
+    return (F.adaptive_avg_pool2d(background, size) > 0.5).float()
+
+
+def sample_like(lowres: torch.Tensor, background: torch.Tensor, gen: torch.Generator,
+                noise_max: float = 0.1, shift_prob: float = 0.3,
+                shift_std: float = 0.3) -> torch.Tensor:
+    """Ground-truth low-res colors made to look like a sample: per panel, per-cell
+    Gaussian noise of std U(0, ``noise_max``); with probability ``shift_prob`` the
+    background cells shifted by one random offset (std ``shift_std``); quantized."""
+    b = lowres.shape[0]
+    dev, dt = lowres.device, lowres.dtype
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=gen).to(dev, dt)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen).to(dev, dt)
+
+    sigma = rand(b, 1, 1, 1) * noise_max
+    x = lowres + sigma * randn(*lowres.shape)
+    if shift_prob > 0:
+        bg = lowres_background(background, lowres.shape[-1])
+        shift = randn(b, 3, 1, 1) * shift_std * (rand(b, 1, 1, 1) < shift_prob).to(dt)
+        x = x + bg * shift
+    return quantize(x)
+
+
+def lowres_loss(model, batch: dict) -> tuple[torch.Tensor, dict]:
+    loss = model.lowres.loss(batch["outline"], batch["lowres"])
+    return loss, {"nll_bpd": float(loss.detach())}
+
+
+def replace_by_mean(colors: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
+    """``p * mean_p(colors) + (1 - p) * colors`` (see module doc)."""
+    w = prob.sum(dim=(2, 3), keepdim=True).clamp(min=1e-6)
+    mean = (colors * prob).sum(dim=(2, 3), keepdim=True) / w
+    return prob * mean + (1 - prob) * colors
+
+
+def detector_loss(model, batch: dict, gen: torch.Generator,
+                  bce_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+    S = batch["color"].shape[-1]
+    x = upsample(sample_like(batch["lowres"], batch["background"], gen), S)
+    logits = model.detector(batch["outline"], x)
+    prob = torch.sigmoid(logits)
+    l1 = (replace_by_mean(x, prob) - batch["color"]).abs().mean()
+    bce = F.binary_cross_entropy_with_logits(logits, batch["background"])
+    with torch.no_grad():
+        pred = prob > 0.5
+        truth = batch["background"] > 0.5
+        iou = (pred & truth).sum() / (pred | truth).sum().clamp(min=1)
+    return l1 + bce_weight * bce, {"l1": float(l1.detach()), "bce": float(bce.detach()),
+                                   "iou": float(iou)}
+
+
+def mask_regions(colors: torch.Tensor, line_u8: np.ndarray, background: torch.Tensor,
+                 rng: np.random.Generator, bg_prob: float = 0.8,
+                 region_prob_max: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """The polisher's training input (see module doc): ``colors`` ``(B, 3, S, S)`` with
+    chosen regions replaced by their mean, and the mask ``(B, 1, S, S)``."""
+    out = colors.detach().cpu().numpy().copy()
+    b, _, S, _ = out.shape
+    mask = np.zeros((b, S, S), bool)
+    bg = background.detach().cpu().numpy()[:, 0] > 0.5
+    for i in range(b):
+        n, labels = cv2.connectedComponents((line_u8[i] >= 128).astype(np.uint8),
+                                            connectivity=4)
+        q = rng.uniform(0, region_prob_max)
+        chosen = rng.random(n) < q
+        chosen[0] = False                       # label 0: the ink
+        flat = labels.ravel()
+        pick = chosen[flat] & ~bg[i].ravel()
+        if pick.any():
+            counts = np.bincount(flat, minlength=n).astype(np.float64)
+            for c in range(3):
+                ch = out[i, c].ravel()
+                means = np.bincount(flat, weights=ch, minlength=n) / np.maximum(counts, 1)
+                ch[pick] = means[flat[pick]]
+            mask[i].ravel()[pick] = True
+        if bg[i].any() and rng.random() < bg_prob:
+            m = bg[i]
+            out[i][:, m] = out[i][:, m].mean(axis=1, keepdims=True)
+            mask[i] |= m
+    dev, dt = colors.device, colors.dtype
+    return (torch.from_numpy(out).to(dev, dt),
+            torch.from_numpy(mask.astype(np.float32))[:, None].to(dev, dt))
+
+
+class PatchDiscriminator(nn.Module):
+    """pix2pix PatchGAN (70x70 receptive field at 3 layers), conditioned on the outline:
+    ``(B, 1 + 3, S, S)`` -> patch scores ``(B, 1, S/8 - 2, S/8 - 2)``."""
+
+    def __init__(self, base: int = 32, layers: int = 3):
+        super().__init__()
+        mods: list[nn.Module] = [nn.Conv2d(4, base, 4, 2, 1), nn.LeakyReLU(0.2)]
+        ch = base
+        for i in range(1, layers):
+            nxt = min(base * 2 ** i, base * 8)
+            mods += [nn.Conv2d(ch, nxt, 4, 2, 1, bias=False), nn.InstanceNorm2d(nxt, affine=True),
+                     nn.LeakyReLU(0.2)]
+            ch = nxt
+        nxt = min(ch * 2, base * 8)
+        mods += [nn.Conv2d(ch, nxt, 4, 1, 1, bias=False), nn.InstanceNorm2d(nxt, affine=True),
+                 nn.LeakyReLU(0.2), nn.Conv2d(nxt, 1, 4, 1, 1)]
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, outline: torch.Tensor, color: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([outline, color], dim=1))
+
+
+def polisher_inputs(batch: dict, rng: np.random.Generator, gen: torch.Generator,
+                    noise_max: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+    S = batch["color"].shape[-1]
+    low = sample_like(batch["lowres"], batch["background"], gen, noise_max=noise_max,
+                      shift_prob=0.0)
+    return mask_regions(upsample(low, S), batch["line_u8"], batch["background"], rng)
+
+
+def weighted_l1(pred: torch.Tensor, target: torch.Tensor, outline: torch.Tensor) -> torch.Tensor:
+    paper = 1 - outline
+    return ((pred - target).abs() * paper).sum() / (3 * paper.sum()).clamp(min=1)
+
+
+def polisher_loss(model, batch: dict, rng: np.random.Generator, gen: torch.Generator,
+                  disc: PatchDiscriminator | None = None,
+                  adversarial: float = 0.0) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    """Returns (loss, figures, the polished colors) (the colors feed the discriminator)."""
+    colors, mask = polisher_inputs(batch, rng, gen)
+    out = model.polisher(batch["outline"], colors, mask)
+    l1 = weighted_l1(out, batch["color"], batch["outline"])
+    figures = {"l1": float(l1.detach())}
+    loss = l1
+    if disc is not None and adversarial > 0:
+        score = disc(batch["outline"], out)
+        g_adv = ((score - 1) ** 2).mean()
+        loss = loss + adversarial * g_adv
+        figures["g_adv"] = float(g_adv.detach())
+    return loss, figures, out
+
+
+def discriminator_loss(disc: PatchDiscriminator, batch: dict, fake: torch.Tensor) -> torch.Tensor:
+    real = disc(batch["outline"], batch["color"])
+    fake = disc(batch["outline"], fake.detach())
+    return 0.5 * (((real - 1) ** 2).mean() + (fake ** 2).mean())

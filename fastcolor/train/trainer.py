@@ -1,0 +1,503 @@
+"""``fastcolor train``: the training loop of the three stages.
+
+The stages train independently of one another (the detector and the polisher are
+teacher-forced on ground-truth low-res colors, see ``losses``), each with its own
+optimizer, and write their tensors into one weight file, ``RUN_DIR/weights.safetensors``
+(merged: training one stage keeps the others' tensors already in the file), which
+``Pipeline.from_pretrained`` loads. A run folder holds:
+
+- ``run.json``: the model config and the data cache it was trained on (every stage of a
+  run uses the same config);
+- ``checkpoint-STAGE.pt``: the stage's model and optimizer state, epoch, step, position
+  in the epoch and RNG states, written every epoch, every ``checkpoint_minutes``, and
+  when the wall-clock budget or ``max_steps`` stops the stage; ``--resume`` continues
+  from it exactly where it stopped;
+- ``log.jsonl``: one line per epoch (train and validation losses, seconds);
+- ``summary.json``: per stage the final losses, steps, epochs, seconds per step;
+- ``weights.safetensors``: updated after every epoch and at the end of each stage.
+
+Seeds are fixed: model init from ``seed``, the batch order, outline mode, mirroring and
+masks from a numpy generator seeded with ``(seed, stage)``, the noise of the inputs from
+a torch generator; validation uses its own fixed generators so its losses compare across
+epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import FastcolorConfig
+from ..data.cache import load_split, read_index
+from ..errors import InvalidInputError
+from ..models import FastcolorModel
+from ..weights import load_state_into, load_weights, save_weights
+from . import losses
+from .data import TrainData
+from .presets import resolve_config
+
+STAGES = ("lowres", "detector", "polisher")
+# --stage all: the share of a single --budget-minutes value each stage gets
+BUDGET_SHARES = {"lowres": 0.5, "detector": 0.2, "polisher": 0.3}
+DEFAULT_LR = {"lowres": 1e-3, "detector": 5e-4, "polisher": 5e-4}
+DEFAULT_BATCH = {"lowres": 16, "detector": 16, "polisher": 16}
+CHECKPOINT_FORMAT = 1
+
+
+def parse_stage_values(text, cast, what: str, split_total: bool = False) -> dict:
+    """``"5"`` -> that value for every stage (or, with ``split_total``, ``BUDGET_SHARES``
+    of it); ``"lowres=30,detector=10"`` -> per stage (stages not named: None)."""
+    if text is None or isinstance(text, dict):
+        return dict(text or {})
+    if isinstance(text, (int, float)):
+        text = str(text)
+    text = str(text).strip()
+    out: dict = {}
+    try:
+        if "=" not in text:
+            v = cast(text)
+            return {s: (v * BUDGET_SHARES[s] if split_total else v) for s in STAGES}
+        for part in text.split(","):
+            k, v = part.split("=")
+            k = k.strip()
+            if k not in STAGES:
+                raise InvalidInputError(f"{what}: unknown stage {k!r} (one of {STAGES})")
+            out[k] = cast(v)
+    except ValueError:
+        raise InvalidInputError(f"{what}: expected a number or stage=value pairs "
+                                f"(lowres=..,detector=..,polisher=..), got {text!r}") from None
+    return out
+
+
+@dataclass
+class TrainOptions:
+    data: str
+    out: str
+    stage: str = "all"
+    config: str | None = None          # preset name or JSON path (default: small)
+    image_size: int | None = None
+    lowres_size: int | None = None
+    epochs: dict = field(default_factory=dict)
+    batch_size: dict = field(default_factory=dict)
+    lr: dict = field(default_factory=dict)
+    budget_minutes: dict = field(default_factory=dict)
+    max_steps: dict = field(default_factory=dict)
+    device: str = "cpu"
+    seed: int = 0
+    resume: bool = False
+    restart: bool = False
+    init: str | None = None
+    threads: int | None = None
+    extracted_fraction: float = 0.5
+    bce_weight: float = 1.0
+    adversarial: float = 0.0
+    train_limit: int | None = None
+    val_limit: int | None = None
+    checkpoint_minutes: float = 10.0
+    progress: bool = True
+    command: str | None = None
+
+    def stages(self) -> tuple[str, ...]:
+        if self.stage == "all":
+            return STAGES
+        if self.stage not in STAGES:
+            raise InvalidInputError(f"--stage must be one of {', '.join(STAGES)} or all, "
+                                    f"got {self.stage!r}")
+        return (self.stage,)
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _stage_module(model: FastcolorModel, stage: str) -> torch.nn.Module:
+    return getattr(model, stage)
+
+
+class Run:
+    """A run folder (see module doc)."""
+
+    def __init__(self, opts: TrainOptions):
+        self.opts = opts
+        self.dir = Path(opts.out)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(opts.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise InvalidInputError("--device cuda: torch sees no CUDA device here")
+        self.index = read_index(opts.data)
+        self.config = self._resolve_config()
+
+    def _resolve_config(self) -> FastcolorConfig:
+        o = self.opts
+        run_json = self.dir / "run.json"
+        if o.init:
+            init_cfg, _, _ = load_weights(o.init)
+        if run_json.is_file():
+            cfg = FastcolorConfig.from_dict(json.loads(run_json.read_text())["config"])
+            if o.config or o.image_size or o.lowres_size:
+                asked = resolve_config(o.config, o.image_size, o.lowres_size)
+                if asked != cfg:
+                    raise InvalidInputError(
+                        f"{run_json} holds another model config than --config "
+                        f"{o.config or 'small'}; every stage of a run uses one config (use "
+                        f"another --out, or leave out --config)")
+            return cfg
+        if o.init:
+            cfg = init_cfg
+        else:
+            cfg = resolve_config(o.config, o.image_size or self.index["size"], o.lowres_size)
+        run_json.write_text(json.dumps({"config": cfg.to_dict(), "data": str(o.data),
+                                        "data_size": self.index["size"],
+                                        "openmoji_version": self.index.get("openmoji_version"),
+                                        "attribution": self.index.get("attribution")},
+                                       indent=1))
+        return cfg
+
+    # ---- weights ------------------------------------------------------------------
+    @property
+    def weights_path(self) -> Path:
+        return self.dir / "weights.safetensors"
+
+    def write_weights(self, model: FastcolorModel, stage: str) -> str:
+        """Write ``model``'s ``stage`` tensors into the run's weight file, keeping the
+        other stages' tensors already there; returns the sha256."""
+        merged = FastcolorModel(self.config)
+        if self.weights_path.is_file():
+            cfg, tensors, _ = load_weights(self.weights_path)
+            if cfg == self.config:
+                load_state_into(merged, tensors, source=str(self.weights_path))
+        own = {k: v for k, v in model.state_dict().items() if k.startswith(stage + ".")}
+        state = merged.state_dict()
+        state.update({k: v.detach().cpu() for k, v in own.items()})
+        merged.load_state_dict(state)
+        return save_weights(merged, self.weights_path)
+
+    def init_model(self, stage: str) -> FastcolorModel:
+        torch.manual_seed(self.opts.seed + STAGES.index(stage))
+        model = FastcolorModel(self.config)
+        if self.opts.init:
+            cfg, tensors, _ = load_weights(self.opts.init)
+            load_state_into(model, tensors, source=f"--init {self.opts.init}")
+        return model.to(self.device)
+
+
+class StageTrainer:
+    """Trains one stage (see module doc)."""
+
+    def __init__(self, run: Run, stage: str, train: TrainData, val: TrainData):
+        self.run, self.stage, self.opts = run, stage, run.opts
+        self.train_data, self.val_data = train, val
+        o = self.opts
+        self.epochs = int(o.epochs.get(stage) or 10)
+        self.batch_size = int(o.batch_size.get(stage) or DEFAULT_BATCH[stage])
+        self.lr = float(o.lr.get(stage) or DEFAULT_LR[stage])
+        budget = o.budget_minutes.get(stage)
+        self.budget_s = None if budget is None else float(budget) * 60
+        self.max_steps = o.max_steps.get(stage)
+        if self.batch_size < 1 or self.epochs < 1:
+            raise InvalidInputError(f"{stage}: epochs and batch size must be >= 1")
+        self.ckpt_path = run.dir / f"checkpoint-{stage}.pt"
+        self.model = run.init_model(stage)
+        self.module = _stage_module(self.model, stage)
+        self.params = list(self.module.parameters())
+        betas = (0.9, 0.999) if stage == "lowres" else (0.5, 0.999)
+        self.opt = torch.optim.Adam(self.params, lr=self.lr, betas=betas)
+        self.disc = self.disc_opt = None
+        if stage == "polisher" and o.adversarial > 0:
+            self.disc = losses.PatchDiscriminator().to(run.device)
+            self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=self.lr, betas=(0.5, 0.999))
+        self.rng = np.random.default_rng([o.seed, STAGES.index(stage)])
+        self.gen = torch.Generator().manual_seed(o.seed * 1000 + STAGES.index(stage))
+        self.epoch = 0
+        self.step = 0
+        self.batch_in_epoch = 0
+        self.perm: np.ndarray | None = None
+        self.history: list[dict] = []
+        self.seconds = 0.0            # training time over all sessions (steps only)
+        self.epoch_loss_sum = 0.0
+        self.epoch_loss_n = 0
+
+    # ---- checkpoints ----------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT, "stage": self.stage,
+            "config": self.run.config.to_dict(),
+            "module": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
+            "optimizer": self.opt.state_dict(),
+            "disc": None if self.disc is None else self.disc.state_dict(),
+            "disc_optimizer": None if self.disc_opt is None else self.disc_opt.state_dict(),
+            "epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
+            "perm": self.perm, "rng": self.rng.bit_generator.state,
+            "torch_gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "history": self.history, "seconds": self.seconds,
+            "epoch_loss": [self.epoch_loss_sum, self.epoch_loss_n],
+            "batch_size": self.batch_size, "lr": self.lr,
+        }
+
+    def save_checkpoint(self) -> None:
+        _atomic_torch_save(self.state(), self.ckpt_path)
+
+    def load_checkpoint(self) -> None:
+        ck = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        if ck.get("format") != CHECKPOINT_FORMAT or ck.get("stage") != self.stage:
+            raise InvalidInputError(f"{self.ckpt_path} is not a {self.stage} checkpoint of "
+                                    f"this fastcolor")
+        if FastcolorConfig.from_dict(ck["config"]) != self.run.config:
+            raise InvalidInputError(f"{self.ckpt_path} was trained with another config")
+        self.module.load_state_dict(ck["module"])
+        self.opt.load_state_dict(ck["optimizer"])
+        if self.disc is not None and ck.get("disc") is not None:
+            self.disc.load_state_dict(ck["disc"])
+            self.disc_opt.load_state_dict(ck["disc_optimizer"])
+        self.epoch, self.step = ck["epoch"], ck["step"]
+        self.batch_in_epoch, self.perm = ck["batch_in_epoch"], ck["perm"]
+        self.rng.bit_generator.state = ck["rng"]
+        self.gen.set_state(ck["torch_gen"])
+        torch.set_rng_state(ck["torch_rng"])
+        if ck.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        self.history = ck["history"]
+        self.seconds = ck["seconds"]
+        self.epoch_loss_sum, self.epoch_loss_n = ck["epoch_loss"]
+
+    # ---- one step ---------------------------------------------------------------------
+    def compute_loss(self, batch: dict, rng, gen, train: bool):
+        if self.stage == "lowres":
+            loss, figs = losses.lowres_loss(self.model, batch)
+            return loss, figs, None
+        if self.stage == "detector":
+            loss, figs = losses.detector_loss(self.model, batch, gen, self.opts.bce_weight)
+            return loss, figs, None
+        loss, figs, out = losses.polisher_loss(self.model, batch, rng, gen,
+                                               self.disc if train else None,
+                                               self.opts.adversarial)
+        return loss, figs, out
+
+    def train_step(self, idx) -> float:
+        batch = self.train_data.batch(idx, self.rng, self.opts.extracted_fraction,
+                                      device=self.run.device)
+        self.module.train()
+        loss, figs, out = self.compute_loss(batch, self.rng, self.gen, train=True)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{self.stage}: loss is {float(loss)} at step {self.step}")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        if self.disc is not None and out is not None:
+            d_loss = losses.discriminator_loss(self.disc, batch, out)
+            self.disc_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.disc_opt.step()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        data = self.val_data
+        rng = np.random.default_rng([12345, STAGES.index(self.stage)])
+        gen = torch.Generator().manual_seed(12345)
+        self.module.eval()
+        total, figs_sum, n = 0.0, {}, 0
+        bs = self.batch_size
+        for start in range(0, len(data), bs):
+            idx = np.arange(start, min(start + bs, len(data)))
+            batch = data.batch(idx, rng, self.opts.extracted_fraction, flip=False,
+                               device=self.run.device)
+            loss, figs, _ = self.compute_loss(batch, rng, gen, train=False)
+            k = len(idx)
+            total += float(loss) * k
+            for key, v in figs.items():
+                figs_sum[key] = figs_sum.get(key, 0.0) + v * k
+            n += k
+        out = {"val_loss": total / max(n, 1)}
+        out.update({f"val_{k}": v / max(n, 1) for k, v in figs_sum.items()})
+        return out
+
+    # ---- the loop -----------------------------------------------------------------
+    def finished(self) -> bool:
+        return self.epoch >= self.epochs or (self.max_steps is not None
+                                             and self.step >= self.max_steps)
+
+    def end_epoch_record(self, partial: bool, session_start_step: int, t_session: float) -> dict:
+        rec = {"stage": self.stage, "epoch": self.epoch + 1,
+               "partial_epoch": partial, "step": self.step,
+               "train_loss": (self.epoch_loss_sum / self.epoch_loss_n
+                              if self.epoch_loss_n else None),
+               "seconds": round(self.seconds, 1)}
+        rec.update(self.validate())
+        steps = self.step - session_start_step
+        rec["s_per_step"] = round(t_session / steps, 4) if steps else None
+        self.history.append(rec)
+        _append_jsonl(self.run.dir / "log.jsonl", rec)
+        val_extra = ", ".join(f"{k[4:]} {v:.4f}" for k, v in rec.items()
+                              if k.startswith("val_") and k != "val_loss")
+        train_loss = "-" if rec["train_loss"] is None else f"{rec['train_loss']:.4f}"
+        _log(f"{self.stage} epoch {rec['epoch']}{' (partial)' if partial else ''}: step "
+             f"{self.step}, train {train_loss}, val {rec['val_loss']:.4f}"
+             + (f" ({val_extra})" if val_extra else ""))
+        return rec
+
+    def fit(self) -> dict:
+        o = self.opts
+        n = len(self.train_data)
+        bs = min(self.batch_size, n)
+        per_epoch = max(1, n // bs)
+        t_start = time.time()
+        session_start_step = self.step
+        t_train = 0.0
+        last_ckpt = time.time()
+        stopped_by = None
+        if self.finished():
+            _log(f"{self.stage}: already trained ({self.epoch} epochs, {self.step} steps); "
+                 f"raise --epochs to train more")
+            return {"skipped": True}
+        _log(f"{self.stage}: {n} panels, batch {bs}, {per_epoch} steps/epoch, epochs "
+             f"{self.epoch}->{self.epochs}, lr {self.lr}, budget "
+             f"{'none' if self.budget_s is None else f'{self.budget_s / 60:.1f} min'}, "
+             f"device {self.run.device}")
+        while not self.finished():
+            if self.perm is None:
+                self.perm = self.rng.permutation(n)
+                self.batch_in_epoch = 0
+                self.epoch_loss_sum, self.epoch_loss_n = 0.0, 0
+            bar = None
+            if o.progress:
+                from tqdm import tqdm
+                bar = tqdm(total=per_epoch, initial=self.batch_in_epoch, file=sys.stderr,
+                           desc=f"{self.stage} {self.epoch + 1}/{self.epochs}", unit="step",
+                           dynamic_ncols=True, leave=False)
+            while self.batch_in_epoch < per_epoch:
+                if self.budget_s is not None and time.time() - t_start >= self.budget_s:
+                    stopped_by = "budget"
+                    break
+                if self.max_steps is not None and self.step >= self.max_steps:
+                    stopped_by = "max_steps"
+                    break
+                b = self.batch_in_epoch
+                t0 = time.time()
+                loss = self.train_step(self.perm[b * bs:(b + 1) * bs])
+                dt = time.time() - t0
+                t_train += dt
+                self.seconds += dt
+                self.batch_in_epoch += 1
+                self.step += 1
+                self.epoch_loss_sum += loss
+                self.epoch_loss_n += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}",
+                                    avg=f"{self.epoch_loss_sum / self.epoch_loss_n:.4f}")
+                if time.time() - last_ckpt >= o.checkpoint_minutes * 60:
+                    self.save_checkpoint()
+                    last_ckpt = time.time()
+            if bar is not None:
+                bar.close()
+            if stopped_by:
+                break
+            self.end_epoch_record(False, session_start_step, t_train)
+            self.epoch += 1
+            self.perm = None
+            self.batch_in_epoch = 0
+            self.save_checkpoint()
+            self.run.write_weights(self.model, self.stage)
+            last_ckpt = time.time()
+        if stopped_by:
+            _log(f"{self.stage}: stopped by {'the wall-clock budget' if stopped_by == 'budget' else '--max-steps'} "
+                 f"at step {self.step} (epoch {self.epoch + 1}, batch {self.batch_in_epoch}/{per_epoch})")
+            self.end_epoch_record(True, session_start_step, t_train)
+            self.save_checkpoint()
+            sha = self.run.write_weights(self.model, self.stage)
+        else:
+            sha = None
+        steps = self.step - session_start_step
+        last = self.history[-1] if self.history else {}
+        summary = {
+            "epochs_done": self.epoch, "epochs": self.epochs, "steps": self.step,
+            "stopped_by": stopped_by, "batch_size": bs, "lr": self.lr,
+            "train_loss": last.get("train_loss"), "val_loss": last.get("val_loss"),
+            **{k: v for k, v in last.items() if k.startswith("val_")},
+            "train_seconds": round(self.seconds, 1),
+            "session_wall_seconds": round(time.time() - t_start, 1),
+            "s_per_step": round(t_train / steps, 4) if steps else None,
+            "panels_train": n, "panels_val": len(self.val_data),
+        }
+        if sha is None:
+            sha = self.run.write_weights(self.model, self.stage)
+        summary["weights_sha256"] = sha
+        return summary
+
+
+def _limit(n: int | None) -> int | None:
+    return None if n is None or n <= 0 else n
+
+
+def train(opts: TrainOptions) -> dict:
+    """Train the stages of ``opts`` (see module doc); returns the summary."""
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    if not 0 <= opts.extracted_fraction <= 1:
+        raise InvalidInputError("--extracted-fraction must be in [0, 1]")
+    stages = opts.stages()
+    run = Run(opts)
+    cfg = run.config
+    _log(f"fastcolor train: stages {', '.join(stages)}; data {opts.data} ({run.index['size']} px, "
+         f"OpenMoji {run.index.get('openmoji_version')}, CC BY-SA 4.0); model "
+         f"{cfg.image_size}/{cfg.lowres_size}; run {run.dir}; torch threads "
+         f"{torch.get_num_threads()}")
+    t0 = time.time()
+    train_panels = load_split(opts.data, "train", _limit(opts.train_limit))
+    val_panels = load_split(opts.data, "val", _limit(opts.val_limit))
+    train_data = TrainData(train_panels, cfg.image_size, cfg.lowres_size)
+    val_data = TrainData(val_panels, cfg.image_size, cfg.lowres_size)
+    _log(f"data: {len(train_data)} train / {len(val_data)} val panels loaded in "
+         f"{time.time() - t0:.1f} s")
+    summary_path = run.dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary.setdefault("stages", {})
+    for stage in stages:
+        trainer = StageTrainer(run, stage, train_data, val_data)
+        if trainer.ckpt_path.is_file():
+            if opts.resume:
+                trainer.load_checkpoint()
+                _log(f"{stage}: resuming from {trainer.ckpt_path} at epoch {trainer.epoch}, "
+                     f"step {trainer.step}")
+            elif not opts.restart:
+                raise InvalidInputError(
+                    f"{trainer.ckpt_path} exists: pass --resume to continue it or --restart "
+                    f"to train {stage} again from scratch")
+        result = trainer.fit()
+        if result.get("skipped"):
+            continue
+        summary["stages"][stage] = result
+        summary["config"] = cfg.to_dict()
+        summary["data"] = {"path": str(opts.data), "size": run.index["size"],
+                           "train_panels": len(train_data), "val_panels": len(val_data),
+                           "openmoji_version": run.index.get("openmoji_version"),
+                           "license": "CC BY-SA 4.0 (OpenMoji)"}
+        summary["options"] = {k: v for k, v in asdict(opts).items() if k != "progress"}
+        summary["weights"] = str(run.weights_path)
+        summary["weights_sha256"] = result["weights_sha256"]
+        summary["torch_threads"] = torch.get_num_threads()
+        summary_path.write_text(json.dumps(summary, indent=1, default=str))
+    _log(f"wrote {run.weights_path} ({time.time() - t0:.0f} s); summary in {summary_path}")
+    return summary
+

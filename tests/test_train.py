@@ -1,0 +1,262 @@
+"""Training: batches, losses, two-step runs of each stage, resume, the weight file."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fastcolor.cli import main
+from fastcolor.config import FastcolorConfig
+from fastcolor.data.build import build_dataset
+from fastcolor.data.cache import load_split
+from fastcolor.errors import InvalidInputError
+from fastcolor.pipeline import Pipeline
+from fastcolor.train import TrainOptions, parse_stage_values, resolve_config, train
+from fastcolor.train import losses
+from fastcolor.train.data import TrainData, lowres_targets
+from fastcolor.weights import load_weights
+
+EMOJI = ["1F600", "1F34E", "1F431", "1F697", "1F33B", "1F388", "1F955", "1F99C"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache")
+    build_dataset(out, size=32, panels=8, val_panels=4, seed=0, val_fraction=0.5,
+                  hexcodes=EMOJI, progress=False)
+    return out
+
+
+def options(cache, out, stage, steps=2, **kw):
+    return TrainOptions(data=str(cache), out=str(out), stage=stage, config="tiny",
+                        epochs={s: 1 for s in ("lowres", "detector", "polisher")},
+                        batch_size={s: 2 for s in ("lowres", "detector", "polisher")},
+                        max_steps={s: steps for s in ("lowres", "detector", "polisher")},
+                        progress=False, threads=2, **kw)
+
+
+# ---- pieces -----------------------------------------------------------------------------
+
+def test_parse_stage_values():
+    assert parse_stage_values("5", int, "x") == {"lowres": 5, "detector": 5, "polisher": 5}
+    assert parse_stage_values("lowres=3,polisher=2", int, "x") == {"lowres": 3, "polisher": 2}
+    total = parse_stage_values("60", float, "x", split_total=True)
+    assert total == pytest.approx({"lowres": 30, "detector": 12, "polisher": 18})
+    for bad in ("lowres=a", "foo=3", "x"):
+        with pytest.raises(InvalidInputError):
+            parse_stage_values(bad, int, "x")
+
+
+def test_presets():
+    assert resolve_config("tiny") == FastcolorConfig.tiny()
+    small = resolve_config("small")
+    assert (small.image_size, small.lowres_size) == (128, 32)
+    assert len(small.conditioning.widths) == 2
+    big = resolve_config("small", 256, 32)
+    assert len(big.conditioning.widths) == 3
+    assert resolve_config("default") == FastcolorConfig()
+    with pytest.raises(InvalidInputError):
+        resolve_config("no-such-preset")
+
+
+def test_lowres_targets_ignore_ink():
+    color = np.zeros((1, 8, 8, 3), np.uint8)
+    color[..., 0] = 200                        # red
+    line = np.full((1, 8, 8), 255, np.uint8)
+    line[0, :, 3] = 0                          # a black line through it
+    color[0, :, 3] = 0
+    out = lowres_targets(color, line, 2)
+    assert (out[..., 0] == 200).all() and (out[..., 1:] == 0).all()
+    line[0] = 0                                # all ink: the plain average
+    color[0] = 0
+    assert (lowres_targets(color, line, 2) == 0).all()
+
+
+def test_batches(cache):
+    panels = load_split(cache, "train")
+    data = TrainData(panels, 32, 8)
+    rng = np.random.default_rng(0)
+    b = data.batch([0, 1, 2], rng, extracted_fraction=0.5)
+    assert b["outline"].shape == (3, 1, 32, 32) and b["color"].shape == (3, 3, 32, 32)
+    assert b["lowres"].shape == (3, 3, 8, 8) and b["background"].shape == (3, 1, 32, 32)
+    assert float(b["outline"].min()) >= 0 and float(b["outline"].max()) <= 1
+    levels = (b["lowres"] + 1) * 127.5
+    assert torch.allclose(levels, levels.round(), atol=1e-4)
+    # extracted_fraction picks the outline source
+    b0 = data.batch([0], rng, extracted_fraction=0.0, flip=False)
+    b1 = data.batch([0], rng, extracted_fraction=1.0, flip=False)
+    np.testing.assert_allclose(b0["outline"][0, 0].numpy(), 1 - panels.line[0] / 255, atol=1e-6)
+    np.testing.assert_allclose(b1["outline"][0, 0].numpy(), 1 - panels.extracted[0] / 255,
+                               atol=1e-6)
+    # a resized copy for a model of another size
+    assert TrainData(panels, 16, 4).color.shape == (8, 16, 16, 3)
+
+
+def test_replace_by_mean_and_sample_like():
+    colors = torch.tensor([[[[0.0, 1.0], [0.5, -1.0]]]]).repeat(1, 3, 1, 1)
+    prob = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]])
+    out = losses.replace_by_mean(colors, prob)
+    assert torch.allclose(out[0, :, 0], torch.full((3, 2), 0.5))
+    assert torch.allclose(out[0, :, 1], colors[0, :, 1])
+    low = losses.quantize(torch.rand(2, 3, 4, 4) * 2 - 1)
+    bg = torch.zeros(2, 1, 16, 16)
+    same = losses.sample_like(low, bg, torch.Generator().manual_seed(0), noise_max=0.0,
+                              shift_prob=0.0)
+    assert torch.equal(same, low)
+    noisy = losses.sample_like(low, torch.ones(2, 1, 16, 16), torch.Generator().manual_seed(0),
+                               noise_max=0.1, shift_prob=1.0)
+    levels = (noisy + 1) * 127.5
+    assert not torch.equal(noisy, low) and torch.allclose(levels, levels.round(), atol=1e-4)
+
+
+def test_mask_regions_fill_regions_with_their_mean():
+    S = 16
+    line = np.full((1, S, S), 255, np.uint8)
+    line[0, :, 8] = 0                                   # two regions: left and right
+    colors = torch.rand(1, 3, S, S) * 2 - 1
+    bg = torch.zeros(1, 1, S, S)
+    rng = np.random.default_rng(0)
+    for _ in range(20):                                  # until some region is chosen
+        out, mask = losses.mask_regions(colors, line, bg, rng, bg_prob=0.0, region_prob_max=1.0)
+        if mask.any():
+            break
+    m = mask[0, 0] > 0
+    assert m.any()
+    for region in (np.s_[:, :8], np.s_[:, 9:]):
+        rm = m[region]
+        if rm.all():
+            vals = out[0][(slice(None),) + region]
+            ref = colors[0][(slice(None),) + region].mean(dim=(1, 2))
+            assert torch.allclose(vals, ref[:, None, None].expand_as(vals), atol=1e-5)
+        else:
+            assert not rm.any()
+            assert torch.equal(out[0][(slice(None),) + region], colors[0][(slice(None),) + region])
+    assert not m[:, 8].any()                            # ink is never a region
+    # the background, when given, is always one flat region in the mask
+    bg[0, 0, :4] = 1
+    out, mask = losses.mask_regions(colors, line, bg, rng, bg_prob=1.0, region_prob_max=0.0)
+    assert (mask[0, 0, :4] == 1).all() and (mask[0, 0, 4:] == 0).all()
+    assert torch.allclose(out[0, :, :4], colors[0, :, :4].mean(dim=(1, 2))[:, None, None]
+                          .expand(3, 4, S), atol=1e-5)
+
+
+def test_detector_loss_prefers_the_true_background():
+    torch.manual_seed(0)
+    S = 16
+    color = torch.zeros(1, 3, S, S)
+    color[:, :, :, :8] = 0.8                              # background: left half
+    color[:, :, :, 8:] = torch.rand(1, 3, S, 8) * 2 - 1   # busy drawing: right half
+    bg = torch.zeros(1, 1, S, S)
+    bg[..., :8] = 1
+    lowres = losses.quantize(torch.nn.functional.avg_pool2d(color, 2))
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = logits
+
+        def forward(self, outline, colors):
+            return self.logits
+
+    def loss_for(logits):
+        model = type("M", (), {"detector": Fixed(logits)})()
+        batch = {"color": color, "lowres": lowres, "background": bg,
+                 "outline": torch.zeros(1, 1, S, S)}
+        return losses.detector_loss(model, batch, torch.Generator().manual_seed(0))[0]
+
+    right = (bg * 2 - 1) * 6
+    assert loss_for(right) < loss_for(-right) and loss_for(right) < loss_for(torch.zeros_like(bg))
+
+
+# ---- runs ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stage", ["lowres", "detector", "polisher"])
+def test_two_steps_of_each_stage(cache, tmp_path, stage):
+    summary = train(options(cache, tmp_path, stage))
+    s = summary["stages"][stage]
+    assert s["steps"] == 2 and s["stopped_by"] == "max_steps"
+    assert np.isfinite(s["train_loss"]) and np.isfinite(s["val_loss"])
+    ck = torch.load(tmp_path / f"checkpoint-{stage}.pt", weights_only=False)
+    assert ck["step"] == 2 and ck["batch_in_epoch"] == 2
+    # the stage's trained tensors are in a loadable weight file
+    cfg, tensors, sha = load_weights(tmp_path / "weights.safetensors")
+    assert cfg == FastcolorConfig.tiny() and sha == s["weights_sha256"]
+    for k, v in ck["module"].items():
+        assert torch.equal(tensors[f"{stage}.{k}"], v)
+    pipe = Pipeline.from_pretrained(tmp_path / "weights.safetensors", backend="reference")
+    res = pipe(np.full((20, 24), 255, np.uint8), seed=0)
+    assert res.image.shape == (20, 24, 3)
+    log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["stage"] == stage and log[-1]["partial_epoch"]
+
+
+def test_stages_merge_into_one_weight_file(cache, tmp_path):
+    train(options(cache, tmp_path, "lowres", steps=1))
+    train(options(cache, tmp_path, "detector", steps=1))
+    _, tensors, _ = load_weights(tmp_path / "weights.safetensors")
+    for stage in ("lowres", "detector"):
+        ck = torch.load(tmp_path / f"checkpoint-{stage}.pt", weights_only=False)
+        for k, v in ck["module"].items():
+            assert torch.equal(tensors[f"{stage}.{k}"], v)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["stages"]) == {"lowres", "detector"}
+
+
+def test_resume_continues_exactly(cache, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(options(cache, a, "polisher", steps=2))
+    with pytest.raises(InvalidInputError, match="--resume"):
+        train(options(cache, a, "polisher", steps=3))
+    summary = train(options(cache, a, "polisher", steps=3, resume=True))
+    assert summary["stages"]["polisher"]["steps"] == 3
+    ck_a = torch.load(a / "checkpoint-polisher.pt", weights_only=False)
+    assert ck_a["step"] == 3 and ck_a["batch_in_epoch"] == 3
+    assert len(ck_a["history"]) == 2                    # one record per session
+    # the same three steps without a break give the same weights
+    train(options(cache, b, "polisher", steps=3))
+    ck_b = torch.load(b / "checkpoint-polisher.pt", weights_only=False)
+    for k, v in ck_a["module"].items():
+        torch.testing.assert_close(v, ck_b["module"][k], rtol=1e-5, atol=1e-6)
+    # already done: a resumed run with the same limit does nothing more
+    train(options(cache, a, "polisher", steps=3, resume=True))
+    assert torch.load(a / "checkpoint-polisher.pt", weights_only=False)["step"] == 3
+    # --restart trains from scratch
+    train(options(cache, a, "polisher", steps=1, restart=True))
+    assert torch.load(a / "checkpoint-polisher.pt", weights_only=False)["step"] == 1
+
+
+def test_budget_stops_and_epochs_complete(cache, tmp_path):
+    opts = options(cache, tmp_path / "budget", "detector", steps=None)
+    opts.max_steps = {}
+    opts.budget_minutes = {"detector": 0.0}
+    s = train(opts)["stages"]["detector"]
+    assert s["stopped_by"] == "budget" and s["steps"] == 0
+    opts = options(cache, tmp_path / "epochs", "detector")
+    opts.max_steps = {}
+    opts.batch_size = {"detector": 4}
+    s = train(opts)["stages"]["detector"]             # 8 panels, batch 4: 2 steps an epoch
+    assert s["stopped_by"] is None and s["epochs_done"] == 1 and s["steps"] == 2
+
+
+def test_run_config_is_fixed_per_run(cache, tmp_path):
+    train(options(cache, tmp_path, "detector", steps=1))
+    opts = options(cache, tmp_path, "lowres", steps=1)
+    opts.config = "small"
+    with pytest.raises(InvalidInputError, match="config"):
+        train(opts)
+
+
+def test_train_command(cache, tmp_path, capsys):
+    rc = main(["train", "--data", str(cache), "--out", str(tmp_path), "--stage", "all",
+               "--config", "tiny", "--max-steps", "1", "--batch-size", "4", "--epochs", "1",
+               "--quiet", "--threads", "2", "--adversarial", "0.1"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    for stage in ("lowres", "detector", "polisher"):
+        assert f"{stage}: 1 steps" in out
+    assert "weights" in out and (tmp_path / "weights.safetensors").is_file()
+    Pipeline.from_pretrained(tmp_path / "weights.safetensors")
+    rc = main(["train", "--data", str(cache), "--out", str(tmp_path / "x"), "--config", "tiny",
+               "--device", "cuda" if not torch.cuda.is_available() else "nope", "--quiet"])
+    assert rc != 0
