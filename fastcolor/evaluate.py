@@ -1,0 +1,382 @@
+"""``fastcolor eval``: how consistent, how close to the truth, how fast.
+
+On the validation split of a data cache (or on any folder of color images, whose
+outlines are extracted with Canny + dark pixels), each image is colored twice from the
+same seed, with the background detector and without it (the paper's ablation: the same
+low-res sample either way), and measured:
+
+- **background consistency**: inside the ground-truth background (the composition's
+  mask, shrunk by one pixel and without ink pixels of the outline), the spread of
+  chroma ``sqrt(std(a*)^2 + std(b*)^2)`` in CIELAB (and ``std(a*)``, ``std(b*)``), per
+  image, averaged; with and without the detector. Target: with <= 1/3 of without;
+- **color error**: mean CIEDE2000 to the ground truth over the paper (non-ink) pixels,
+  for fastcolor and for trivial baselines: all white, one mean color everywhere (the mean
+  color of the training panels, from the cache index; for a folder, the folder's own
+  mean), and the low-res sample upsampled (bilinear). The ink is laid over every baseline
+  as over fastcolor's output. Also split into the background and the rest
+  (``foreground``): the background color is drawn at random and cannot be inferred from
+  line art, so any sampler pays for it there. One more row, not a baseline:
+  ``fastcolor_true_background`` is fastcolor given the true background color (what
+  ``colorize --background R,G,B`` does), i.e. the error left once a user picks the
+  background color;
+- **ink preserved**: the fraction of ink pixels (outline value 0) that stay black (0, 0,
+  0) in the output: must be 1.0;
+- **time**: seconds per image (the run with the detector).
+
+For a folder of images there is no composition mask: the background is estimated as the
+pixels within CIEDE76 10 of the most frequent color, in connected pieces of at least 1%
+of the image (``estimate_background``).
+
+CIELAB is computed from sRGB (D65) and CIEDE2000 follows Sharma, Wu and Dalal (2005),
+both vectorized in numpy here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InvalidInputError
+
+# ---------------------------------------------------------------------------------------
+# color science
+# ---------------------------------------------------------------------------------------
+
+_SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
+                         [0.2126729, 0.7151522, 0.0721750],
+                         [0.0193339, 0.1191920, 0.9503041]])
+_WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
+
+
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """sRGB in [0, 1] -> linear RGB (the sRGB transfer function)."""
+    rgb = np.asarray(rgb, np.float64)
+    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+
+
+def rgb_to_lab(rgb) -> np.ndarray:
+    """sRGB ``(..., 3)`` (uint8, or float in [0, 1]) -> CIELAB ``(..., 3)`` float64 (D65
+    white, 2-degree observer)."""
+    rgb = np.asarray(rgb)
+    if rgb.shape[-1] != 3:
+        raise InvalidInputError(f"rgb_to_lab takes (..., 3) arrays, got {rgb.shape}")
+    x = rgb.astype(np.float64) / 255 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
+    xyz = srgb_to_linear(x) @ _SRGB_TO_XYZ.T / _WHITE_D65
+    eps = (6 / 29) ** 3
+    f = np.where(xyz > eps, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    L = 116 * f[..., 1] - 16
+    a = 500 * (f[..., 0] - f[..., 1])
+    b = 200 * (f[..., 1] - f[..., 2])
+    return np.stack([L, a, b], axis=-1)
+
+
+def ciede2000(lab1, lab2, kL: float = 1.0, kC: float = 1.0, kH: float = 1.0) -> np.ndarray:
+    """CIEDE2000 color difference of CIELAB arrays ``(..., 3)`` (Sharma, Wu, Dalal 2005)."""
+    lab1, lab2 = np.asarray(lab1, np.float64), np.asarray(lab2, np.float64)
+    L1, a1, b1 = lab1[..., 0], lab1[..., 1], lab1[..., 2]
+    L2, a2, b2 = lab2[..., 0], lab2[..., 1], lab2[..., 2]
+    C1, C2 = np.hypot(a1, b1), np.hypot(a2, b2)
+    Cbar7 = ((C1 + C2) / 2) ** 7
+    G = 0.5 * (1 - np.sqrt(Cbar7 / (Cbar7 + 25.0 ** 7)))
+    a1p, a2p = (1 + G) * a1, (1 + G) * a2
+    C1p, C2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p = np.where((a1p == 0) & (b1 == 0), 0.0, np.degrees(np.arctan2(b1, a1p)) % 360)
+    h2p = np.where((a2p == 0) & (b2 == 0), 0.0, np.degrees(np.arctan2(b2, a2p)) % 360)
+    dLp = L2 - L1
+    dCp = C2p - C1p
+    zero = C1p * C2p == 0
+    dh = h2p - h1p
+    dhp = np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh))
+    dhp = np.where(zero, 0.0, dhp)
+    dHp = 2 * np.sqrt(C1p * C2p) * np.sin(np.radians(dhp) / 2)
+    Lbp = (L1 + L2) / 2
+    Cbp = (C1p + C2p) / 2
+    hsum = h1p + h2p
+    hbp = np.where(np.abs(h1p - h2p) <= 180, hsum / 2,
+                   np.where(hsum < 360, (hsum + 360) / 2, (hsum - 360) / 2))
+    hbp = np.where(zero, hsum, hbp)
+    T = (1 - 0.17 * np.cos(np.radians(hbp - 30)) + 0.24 * np.cos(np.radians(2 * hbp))
+         + 0.32 * np.cos(np.radians(3 * hbp + 6)) - 0.20 * np.cos(np.radians(4 * hbp - 63)))
+    dtheta = 30 * np.exp(-(((hbp - 275) / 25) ** 2))
+    Cbp7 = Cbp ** 7
+    RC = 2 * np.sqrt(Cbp7 / (Cbp7 + 25.0 ** 7))
+    SL = 1 + 0.015 * (Lbp - 50) ** 2 / np.sqrt(20 + (Lbp - 50) ** 2)
+    SC = 1 + 0.045 * Cbp
+    SH = 1 + 0.015 * Cbp * T
+    RT = -np.sin(np.radians(2 * dtheta)) * RC
+    tL, tC, tH = dLp / (kL * SL), dCp / (kC * SC), dHp / (kH * SH)
+    return np.sqrt(np.maximum(tL ** 2 + tC ** 2 + tH ** 2 + RT * tC * tH, 0))
+
+
+# ---------------------------------------------------------------------------------------
+# metrics of one image
+# ---------------------------------------------------------------------------------------
+
+def chroma_spread(image: np.ndarray, mask: np.ndarray) -> dict | None:
+    """``std(a*)``, ``std(b*)`` and ``spread = sqrt(std(a*)^2 + std(b*)^2)`` of the
+    uint8 RGB ``image`` inside bool ``mask``; None for an empty mask."""
+    if not mask.any():
+        return None
+    lab = rgb_to_lab(image[mask])
+    sa, sb = float(lab[:, 1].std()), float(lab[:, 2].std())
+    return {"std_a": sa, "std_b": sb, "spread": math.hypot(sa, sb)}
+
+
+def ink_preserved(image: np.ndarray, outline: np.ndarray) -> float | None:
+    """Fraction of the ink pixels (uint8 ``outline == 0``) that are black (0, 0, 0) in
+    the uint8 RGB ``image``; None when the outline has no ink."""
+    ink = outline == 0
+    n = int(ink.sum())
+    if n == 0:
+        return None
+    return float((image[ink].max(axis=1) == 0).sum()) / n
+
+
+def lay_ink(color: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """The pipeline's last step: ``color * (1 - ink)`` with ``ink = 1 - outline / 255``."""
+    paper = outline.astype(np.float32)[..., None] / 255
+    return np.clip(np.rint(color.astype(np.float32) * paper), 0, 255).astype(np.uint8)
+
+
+def estimate_background(image: np.ndarray, tolerance: float = 10.0,
+                        min_fraction: float = 0.01) -> np.ndarray:
+    """A background mask for a color image without one (see module doc)."""
+    lab = rgb_to_lab(image)
+    q = (image // 16).astype(np.int32)
+    keys = (q[..., 0] * 16 + q[..., 1]) * 16 + q[..., 2]
+    dark = lab[..., 0] < 25                          # ink is not a background
+    counts = np.bincount(keys[~dark].ravel(), minlength=4096) if (~dark).any() \
+        else np.bincount(keys.ravel(), minlength=4096)
+    mode = int(np.argmax(counts))
+    ref = lab[keys == mode].mean(axis=0)
+    close = (np.linalg.norm(lab - ref, axis=-1) < tolerance) & ~dark
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(close.astype(np.uint8), connectivity=4)
+    keep = np.zeros(n, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_fraction * close.size
+    return keep[labels]
+
+
+# ---------------------------------------------------------------------------------------
+# the evaluation
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class Item:
+    """One evaluation image: ground-truth RGB uint8, outline uint8 (0 = ink), background
+    mask bool, and where the mask came from ("composition" or "estimated")."""
+
+    name: str
+    color: np.ndarray
+    outline: np.ndarray
+    background: np.ndarray
+    mask_source: str = "composition"
+    bg_color: tuple[int, int, int] | None = None
+
+
+def cache_items(data_dir, split: str = "val", limit: int | None = None,
+                outline: str = "line") -> tuple[list[Item], np.ndarray]:
+    """Items of a cache split; ``outline``: ``line`` (exact line art) or ``extracted``.
+    Returns (items, the training mean color)."""
+    from .data.cache import load_split, read_index
+    if outline not in ("line", "extracted"):
+        raise InvalidInputError(f"--outline must be line or extracted, got {outline!r}")
+    index = read_index(data_dir)
+    panels = load_split(data_dir, split, limit)
+    src = panels.line if outline == "line" else panels.extracted
+    items = [Item(f"{split}-{i:05d} ({panels.emoji[i]})", panels.color[i], src[i],
+                  panels.background[i], "composition",
+                  tuple(int(v) for v in panels.bg_color[i])) for i in range(len(panels))]
+    mean = np.asarray(index.get("train_mean_color", [255, 255, 255]), np.float64)
+    return items, mean
+
+
+def folder_items(folder, limit: int | None = None) -> tuple[list[Item], np.ndarray]:
+    """Items of a folder of color images (outlines extracted, background estimated)."""
+    from . import outline as outline_mod
+    from .cli import IMAGE_SUFFIXES
+    from .imageio import load_image, to_rgb01, to_uint8
+    if not Path(folder).is_dir():
+        raise InvalidInputError(f"--images {str(folder)!r} is not a folder")
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InvalidInputError(f"folder {str(folder)!r} holds no images")
+    if limit:
+        files = files[:limit]
+    items = []
+    for p in files:
+        rgb = to_uint8(to_rgb01(load_image(p)))
+        out = outline_mod.extract(rgb, line_art=False)
+        bg = estimate_background(rgb)
+        bg_color = tuple(int(round(v)) for v in rgb[bg].mean(axis=0)) if bg.any() else None
+        items.append(Item(p.name, rgb, out, bg, "estimated", bg_color))
+    mean = np.mean([it.color.reshape(-1, 3).mean(axis=0) for it in items], axis=0)
+    return items, mean
+
+
+METHODS = ("fastcolor", "fastcolor_no_detector", "white", "mean_color", "lowres_upsampled",
+           "fastcolor_true_background")
+
+
+def _mean(values) -> float | None:
+    v = [x for x in values if x is not None and not math.isnan(x)]
+    return float(np.mean(v)) if v else None
+
+
+def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: float = 1.0,
+             progress: bool = False) -> dict:
+    """Run the pipeline on ``items`` and compute the metrics of the module doc."""
+    mean_rgb = np.clip(np.rint(np.asarray(mean_color, np.float64)), 0, 255).astype(np.uint8)
+    per = {m: {"all": [], "bg": [], "fg": []} for m in METHODS}
+    spread = {"with_detector": [], "without_detector": [], "ground_truth": []}
+    std_ab = {"with_detector": [], "without_detector": []}
+    ink = {"with_detector": [], "without_detector": []}
+    times, iou = [], []
+    it = items
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(items, desc="eval", unit="image")
+    kernel = np.ones((3, 3), np.uint8)
+    for i, item in enumerate(it):
+        H, W = item.outline.shape
+        t0 = time.perf_counter()
+        det = pipe(item.outline, seed=seed + i, extract_outline=False, temperature=temperature)
+        times.append(time.perf_counter() - t0)
+        nodet = pipe(item.outline, seed=seed + i, extract_outline=False,
+                     temperature=temperature, detect_background=False)
+        low = cv2.resize(det.lowres, (W, H), interpolation=cv2.INTER_LINEAR)
+        outputs = {
+            "fastcolor": det.image, "fastcolor_no_detector": nodet.image,
+            "white": lay_ink(np.full((H, W, 3), 255, np.uint8), item.outline),
+            "mean_color": lay_ink(np.broadcast_to(mean_rgb, (H, W, 3)), item.outline),
+            "lowres_upsampled": lay_ink(low, item.outline),
+        }
+        if item.bg_color is not None:
+            outputs["fastcolor_true_background"] = pipe(
+                item.outline, seed=seed + i, extract_outline=False, temperature=temperature,
+                background=item.bg_color).image
+        paper = item.outline > 127
+        bg = cv2.erode(item.background.astype(np.uint8), kernel).astype(bool) & paper
+        fg = paper & ~item.background
+        gt_lab = rgb_to_lab(item.color)
+        for m, img in outputs.items():
+            d = ciede2000(rgb_to_lab(img), gt_lab)
+            per[m]["all"].append(float(d[paper].mean()) if paper.any() else None)
+            per[m]["bg"].append(float(d[bg].mean()) if bg.any() else None)
+            per[m]["fg"].append(float(d[fg].mean()) if fg.any() else None)
+        for key, img in (("with_detector", det.image), ("without_detector", nodet.image),
+                         ("ground_truth", item.color)):
+            s = chroma_spread(img, bg)
+            spread[key].append(None if s is None else s["spread"])
+            if key in std_ab and s is not None:
+                std_ab[key].append((s["std_a"], s["std_b"]))
+        ink["with_detector"].append(ink_preserved(det.image, item.outline))
+        ink["without_detector"].append(ink_preserved(nodet.image, item.outline))
+        truth = item.background
+        pred = det.background_mask
+        union = (truth | pred).sum()
+        iou.append(float((truth & pred).sum() / union) if union else None)
+
+    bg_with, bg_without = _mean(spread["with_detector"]), _mean(spread["without_detector"])
+    ciede = {m: _mean(per[m]["all"]) for m in METHODS}
+    baselines = ("white", "mean_color", "lowres_upsampled")
+    ratio = (bg_with / bg_without) if bg_with is not None and bg_without else None
+    result = {
+        "images": len(items),
+        "background_mask": items[0].mask_source if items else None,
+        "background_chroma_spread": {
+            "with_detector": bg_with, "without_detector": bg_without,
+            "ground_truth": _mean(spread["ground_truth"]),
+            "ratio_with_to_without": ratio,
+            "std_a_with_detector": _mean([a for a, _ in std_ab["with_detector"]]),
+            "std_b_with_detector": _mean([b for _, b in std_ab["with_detector"]]),
+            "std_a_without_detector": _mean([a for a, _ in std_ab["without_detector"]]),
+            "std_b_without_detector": _mean([b for _, b in std_ab["without_detector"]]),
+        },
+        "ciede2000": ciede,
+        "ciede2000_background": {m: _mean(per[m]["bg"]) for m in METHODS},
+        "ciede2000_foreground": {m: _mean(per[m]["fg"]) for m in METHODS},
+        "ink_preserved": {k: _mean(v) for k, v in ink.items()},
+        "ink_preserved_min": {k: (min(x for x in v if x is not None)
+                                  if any(x is not None for x in v) else None)
+                              for k, v in ink.items()},
+        "detector_iou": _mean(iou),
+        "seconds_per_image": _mean(times),
+        "seconds_per_image_median": float(np.median(times)) if times else None,
+        "backend": pipe.backend.name,
+        "seed": seed, "temperature": temperature,
+    }
+    result["targets"] = {
+        "background_spread_at_most_one_third": None if ratio is None else bool(ratio <= 1 / 3),
+        "fastcolor_below_every_baseline": (
+            None if ciede["fastcolor"] is None or any(ciede[b] is None for b in baselines)
+            else bool(all(ciede["fastcolor"] < ciede[b] for b in baselines))),
+        "ink_preserved_is_1": bool(result["ink_preserved_min"]["with_detector"] in (None, 1.0)
+                                   and result["ink_preserved_min"]["without_detector"]
+                                   in (None, 1.0)),
+    }
+    return result
+
+
+def _fmt(v, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def format_table(r: dict) -> str:
+    """The metrics as a text table."""
+    lines = [f"fastcolor eval: {r['images']} images, background mask from "
+             f"{r['background_mask']}, backend {r['backend']}, seed {r['seed']}"]
+    b = r["background_chroma_spread"]
+    lines += ["",
+              "background chroma spread (CIELAB sqrt(std a*^2 + std b*^2), lower = flatter)",
+              f"  with detector      {_fmt(b['with_detector'])}",
+              f"  without detector   {_fmt(b['without_detector'])}",
+              f"  ground truth       {_fmt(b['ground_truth'])}",
+              f"  ratio with/without {_fmt(b['ratio_with_to_without'])}  (target <= 0.333)",
+              "",
+              f"{'CIEDE2000 to ground truth':28s} {'all':>8s} {'backgr.':>8s} {'foregr.':>8s}"]
+    for m in METHODS:
+        if r["ciede2000"][m] is None:
+            continue
+        lines.append(f"  {m:26s} {_fmt(r['ciede2000'][m], 2):>8s} "
+                     f"{_fmt(r['ciede2000_background'][m], 2):>8s} "
+                     f"{_fmt(r['ciede2000_foreground'][m], 2):>8s}")
+    ink = r["ink_preserved"]
+    lines += ["",
+              f"ink preserved      with detector {_fmt(ink['with_detector'], 4)}, without "
+              f"{_fmt(ink['without_detector'], 4)} (must be 1.0)",
+              f"detector IoU       {_fmt(r['detector_iou'])}",
+              f"seconds per image  {_fmt(r['seconds_per_image'], 4)} (median "
+              f"{_fmt(r['seconds_per_image_median'], 4)})",
+              "targets            " + ", ".join(f"{k}: {v}" for k, v in r["targets"].items())]
+    return "\n".join(lines)
+
+
+def run_eval(weights=None, data=None, images=None, split: str = "val", limit: int | None = None,
+             backend: str = "auto", seed: int = 0, outline: str = "line",
+             temperature: float = 1.0, progress: bool = False) -> dict:
+    """``fastcolor eval``: load the pipeline and the items, evaluate."""
+    from .pipeline import Pipeline
+    if (data is None) == (images is None):
+        raise InvalidInputError("give exactly one of --data DIR (a fastcolor data cache) and "
+                                "--images FOLDER (color images)")
+    pipe = Pipeline.from_pretrained(weights, backend=backend)
+    if data is not None:
+        items, mean = cache_items(data, split, limit, outline)
+    else:
+        items, mean = folder_items(images, limit)
+    result = evaluate(pipe, items, mean, seed=seed, temperature=temperature, progress=progress)
+    result["weights_sha256"] = pipe.weights_sha256
+    result["source"] = str(data) if data is not None else str(images)
+    result["split"] = split if data is not None else None
+    result["outline"] = outline if data is not None else "extracted"
+    return result
+
+
+def dumps(result: dict) -> str:
+    return json.dumps(result, sort_keys=True)
