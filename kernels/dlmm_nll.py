@@ -23,9 +23,14 @@ import triton.language as tl
 from .jit_math import log1p, sigmoid, softplus, tanh
 from .runtime import check_launchable
 
-LOG_SCALE_MIN = -7.0            # fastcolor.dlmm.LOG_SCALE_MIN
-HALF_BIN = 1.0 / 255.0          # fastcolor.dlmm.HALF_BIN
-LOG_HALF_LEVELS = math.log(127.5)
+# constants of fastcolor.dlmm (kernels may read only constexpr globals)
+LOG_SCALE_MIN = tl.constexpr(-7.0)
+HALF_BIN = tl.constexpr(1.0 / 255.0)
+LOG_HALF_LEVELS = tl.constexpr(math.log(127.5))
+# pixels per program, (backward, fp64) -> BLOCK_P: the largest that keeps every
+# (K_PAD, BLOCK_P) tile in registers on sm_80/sm_90 (fp64's exp/log take many more;
+# checked by tests/test_kernels_compile.py)
+MAX_BLOCK_P = {(False, False): 64, (True, False): 64, (False, True): 32, (True, True): 16}
 
 
 @triton.jit
@@ -161,8 +166,8 @@ def _launch(params, x, log_prob, grad_out, grad_params, backward: bool) -> None:
     if n_pixels == 0:
         return
     compute = tl.float64 if params.dtype == torch.float64 else tl.float32
-    # the backward keeps ~3x more (K_PAD, BLOCK_P) tiles live: smaller tiles, no spills
-    block_p = min(64 if backward else 128, triton.next_power_of_2(n_pixels))
+    block_p = min(MAX_BLOCK_P[backward, params.dtype == torch.float64],
+                  triton.next_power_of_2(n_pixels))
     dummy = params
     dlmm_log_prob_kernel[(triton.cdiv(n_pixels, block_p),)](
         params, x, log_prob if log_prob is not None else dummy,

@@ -21,8 +21,10 @@ import triton.language as tl
 from .jit_math import log1p, quantize_8bit, tanh
 from .runtime import check_launchable, launch_options
 
-LOG_SCALE_MIN = -7.0      # fastcolor.dlmm.LOG_SCALE_MIN
-NOISE_EPS = 1e-5          # fastcolor.dlmm.NOISE_EPS
+# constants of fastcolor.dlmm (kernels may read only constexpr globals)
+LOG_SCALE_MIN = tl.constexpr(-7.0)
+NOISE_EPS = tl.constexpr(1e-5)
+MAX_BLOCK_P = 256          # pixels per program
 
 
 @triton.jit
@@ -157,7 +159,7 @@ def dlmm_sample_triton(params: torch.Tensor, noise: torch.Tensor | None = None, 
     if b * (k + 3) * h * w + rng_offset >= 2 ** 31:
         raise ValueError("dlmm_sample_triton: noise counters must stay below 2**31")
     temp = torch.tensor([float(temperature)], dtype=compute, device=params.device)
-    block_p = min(256, triton.next_power_of_2(n_pixels))
+    block_p = min(MAX_BLOCK_P, triton.next_power_of_2(n_pixels))
     dlmm_sample_kernel[(triton.cdiv(n_pixels, block_p),)](
         params, noise if noise is not None else params, temp, out,
         uniforms_out if uniforms_out is not None else temp,

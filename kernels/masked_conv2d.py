@@ -75,7 +75,7 @@ def masked_conv2d_kernel(
     acc_dtype = tl.float32 if USE_DOT else tl.float64
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_dtype)
     acc_gate = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_dtype)
-    for tap in tl.static_range(TAP_ROWS * TAP_COLS):
+    for tap in range(TAP_ROWS * TAP_COLS):
         ih = oh + (TAP_ROW0 + tap // TAP_COLS - PAD_H)
         iw = ow + (TAP_COL0 + tap % TAP_COLS - PAD_W)
         inside = m_valid & (ih >= 0) & (ih < height) & (iw >= 0) & (iw < width)
@@ -114,13 +114,21 @@ def _pow2_between(n: int, lo: int, hi: int) -> int:
     return max(lo, min(hi, triton.next_power_of_2(max(int(n), 1))))
 
 
-def _blocks(dtype: torch.dtype, pixels: int, n_out: int, c_in: int) -> tuple[int, int, int, int]:
-    """``(BLOCK_M, BLOCK_N, BLOCK_K, num_warps)``: tensor-core tiles (every side >= 16)
-    for fp16/bf16/fp32; small FMA tiles for fp64 (a broadcast product lives in registers)."""
-    if dtype in _TENSOR_CORE_DTYPES:
-        block_m = 128 if pixels >= 4096 else 64
-        return block_m, _pow2_between(n_out, 16, 64), _pow2_between(c_in, 16, 32), 4
-    return _pow2_between(pixels, 16, 32), _pow2_between(n_out, 8, 16), _pow2_between(c_in, 4, 8), 4
+def tile_sizes(dtype: torch.dtype, pixels: int, n_out: int, c_in: int, *, gated: bool,
+               fp32_precision: str) -> tuple[int, int, int, int]:
+    """``(BLOCK_M, BLOCK_N, BLOCK_K, num_warps)``: tensor-core tiles (every side >= 16) for
+    fp16/bf16 and TF32; thinner K and 8 warps for IEEE fp32 (``tl.dot`` runs as FMAs,
+    whose operands live in registers) and for a gated output (two accumulators); small
+    FMA tiles for fp64. Chosen so no variant spills registers on sm_80/sm_90 (checked
+    by tests/test_kernels_compile.py with ptxas)."""
+    if dtype == torch.float64:
+        return (_pow2_between(pixels, 16, 32), _pow2_between(n_out, 8, 16),
+                _pow2_between(c_in, 4, 8), 4)
+    block_m = 128 if pixels >= 4096 else 64
+    block_n = _pow2_between(n_out, 16, 64)
+    if dtype == torch.float32 and fp32_precision == "ieee":
+        return block_m, block_n, 16, 8
+    return block_m, block_n, _pow2_between(c_in, 16, 32), 8 if gated or dtype == torch.float32 else 4
 
 
 def masked_conv2d_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -160,10 +168,11 @@ def masked_conv2d_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     packed = weight[:, :, row0:row0 + rows, col0:col0 + cols].permute(2, 3, 1, 0)
     packed = packed.reshape(rows * cols * c_in, c_out).contiguous()
     pixels = batch * (r1 - r0) * (c1 - c0)
-    block_m, block_n, block_k, warps = _blocks(x.dtype, pixels, n_out, c_in)
     use_dot = x.dtype in _TENSOR_CORE_DTYPES
     # fp32 follows torch's matmul precision setting: "highest" (the default) keeps IEEE fp32
     precision = "ieee" if torch.get_float32_matmul_precision() == "highest" else "tf32"
+    block_m, block_n, block_k, warps = tile_sizes(x.dtype, pixels, n_out, c_in, gated=gated,
+                                                  fp32_precision=precision)
     grid = (triton.cdiv(pixels, block_m), triton.cdiv(n_out, block_n))
     masked_conv2d_kernel[grid](
         x, packed, bias if bias is not None else packed, out,
