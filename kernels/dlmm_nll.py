@@ -20,7 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .jit_math import log1p, sigmoid, softplus, tanh
+from .jit_math import div, sigmoid, softplus, tanh
 from .runtime import check_launchable
 
 # constants of fastcolor.dlmm (kernels may read only constexpr globals)
@@ -30,7 +30,7 @@ LOG_HALF_LEVELS = tl.constexpr(math.log(127.5))
 # pixels per program, (backward, fp64) -> BLOCK_P: the largest that keeps every
 # (K_PAD, BLOCK_P) tile in registers on sm_80/sm_90 (fp64's exp/log take many more;
 # checked by tests/test_kernels_compile.py)
-MAX_BLOCK_P = {(False, False): 64, (True, False): 64, (False, True): 32, (True, True): 16}
+MAX_BLOCK_P = {(False, False): 64, (True, False): 32, (False, True): 32, (True, True): 16}
 
 
 @triton.jit
@@ -60,7 +60,7 @@ def _channel_log_prob(x, mean, log_scale, WITH_GRAD: tl.constexpr):
     if WITH_GRAD:
         # d lp / d plus_in and d lp / d min_in in each case; mid_in in the fallback
         one_minus_plus = sigmoid(-plus_in)
-        inv_delta = 1.0 / tl.where(in_bin, cdf_delta, 1.0)
+        inv_delta = div(tl.zeros_like(cdf_delta) + 1.0, tl.where(in_bin, cdf_delta, 1.0))
         d_plus = tl.where(low_edge, one_minus_plus,
                           tl.where(high_edge, 0.0,
                                    tl.where(in_bin, sig_plus * one_minus_plus * inv_delta, 0.0)))

@@ -18,7 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .jit_math import log1p, quantize_8bit, tanh
+from .jit_math import div, log1p, quantize_8bit, tanh
 from .runtime import check_launchable, launch_options
 
 # constants of fastcolor.dlmm (kernels may read only constexpr globals)
@@ -55,15 +55,16 @@ def _channel_noise(noise_ptr, seed, rng_offset, noise_pix, channel, hw, valid, l
 
 @triton.jit
 def dlmm_sample_kernel(
-    params_ptr, noise_ptr, temperature_ptr, out_ptr, uniforms_ptr,
-    n_pixels, hw, seed, rng_offset,
+    params_ptr, noise_ptr, out_ptr, uniforms_ptr,
+    temperature: tl.float64, n_pixels, hw, seed, rng_offset,
     K: tl.constexpr, K_PAD: tl.constexpr, ZERO_TEMPERATURE: tl.constexpr,
     NOISE_FROM_SEED: tl.constexpr, STORE_UNIFORMS: tl.constexpr,
     COMPUTE: tl.constexpr, BLOCK_P: tl.constexpr,
 ):
     """Samples ``BLOCK_P`` pixels. params ``(B, 10K, H, W)``, noise ``(B, K + 3, H, W)``,
-    out ``(B, 3, H, W)``, all contiguous; ``hw = H * W``; temperature: one scalar in
-    the compute dtype (a tensor, so fp64 runs keep its exact value)."""
+    out ``(B, 3, H, W)``, all contiguous; ``hw = H * W``; temperature: passed as fp64
+    (its exact value for fp64 runs), rounded to the compute dtype like torch rounds a
+    Python scalar."""
     pid = tl.program_id(0)
     offs_p = pid * BLOCK_P + tl.arange(0, BLOCK_P)
     valid = offs_p < n_pixels
@@ -82,10 +83,10 @@ def dlmm_sample_kernel(
         temp = 0.0
         scores = logits
     else:
-        temp = tl.load(temperature_ptr)
+        temp = tl.full([], temperature, COMPUTE)
         u = _uniform(noise_ptr, seed, rng_offset, noise_pix[None, :] + comp[:, None] * hw,
                      tile_valid, NOISE_FROM_SEED, STORE_UNIFORMS, uniforms_ptr, COMPUTE)
-        scores = logits / temp - tl.log(-tl.log(u))
+        scores = div(logits, temp) - tl.log(-tl.log(u))
     scores = tl.where(comp_valid[:, None], scores, -float("inf"))
     pick = tl.argmax(scores, axis=0)                      # first index on ties, like torch
 
@@ -158,11 +159,10 @@ def dlmm_sample_triton(params: torch.Tensor, noise: torch.Tensor | None = None, 
         return out
     if b * (k + 3) * h * w + rng_offset >= 2 ** 31:
         raise ValueError("dlmm_sample_triton: noise counters must stay below 2**31")
-    temp = torch.tensor([float(temperature)], dtype=compute, device=params.device)
     block_p = min(MAX_BLOCK_P, triton.next_power_of_2(n_pixels))
     dlmm_sample_kernel[(triton.cdiv(n_pixels, block_p),)](
-        params, noise if noise is not None else params, temp, out,
-        uniforms_out if uniforms_out is not None else temp,
+        params, noise if noise is not None else params, out,
+        uniforms_out if uniforms_out is not None else out, float(temperature),
         n_pixels, h * w, int(seed) if seed is not None else 0, int(rng_offset),
         K=k, K_PAD=triton.next_power_of_2(k), ZERO_TEMPERATURE=float(temperature) == 0.0,
         NOISE_FROM_SEED=seed is not None, STORE_UNIFORMS=uniforms_out is not None,
