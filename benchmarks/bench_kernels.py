@@ -23,7 +23,6 @@ the figures say so.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from dataclasses import dataclass
@@ -39,8 +38,8 @@ from common import best_time, machine, print_json  # noqa: E402
 from fastcolor import dlmm  # noqa: E402
 from fastcolor.config import FastcolorConfig, PixelCNNConfig  # noqa: E402
 from fastcolor.models.masked_conv import make_mask  # noqa: E402
-from fastcolor.ops import kept_taps, kernel_mode, masked_conv2d, masked_conv2d_reference  # noqa: E402
-from fastcolor.ops import dlmm_log_prob, dlmm_sample  # noqa: E402
+from fastcolor.ops import (dlmm_log_prob, dlmm_sample, kept_taps, kernel_mode,  # noqa: E402
+                           masked_conv2d, masked_conv2d_reference)
 
 CUDA = torch.cuda.is_available()
 NO_GPU = "timing the Triton kernels needs a CUDA GPU (torch.cuda.is_available() is False)"
@@ -104,9 +103,9 @@ def pixelcnn_conv_layers(cfg: PixelCNNConfig) -> list[ConvLayer]:
         k = cfg.first_kernel if i == 0 else cfg.kernel
         c_in = 3 if i == 0 else cfg.channels
         s = "a" if i == 0 else "b"
-        layers.append(ConvLayer(f"block{i}.v_conv", f"vertical_{s}", (k, k), c_in, 2 * cfg.channels))
-        layers.append(ConvLayer(f"block{i}.h_conv", f"horizontal_{s}", (1, k), c_in,
-                                2 * cfg.channels))
+        c_out = 2 * cfg.channels
+        layers.append(ConvLayer(f"block{i}.v_conv", f"vertical_{s}", (k, k), c_in, c_out))
+        layers.append(ConvLayer(f"block{i}.h_conv", f"horizontal_{s}", (1, k), c_in, c_out))
     return layers
 
 
@@ -202,7 +201,8 @@ def dlmm_figures(k: int, batch: int, size: int, elem: int = 4) -> dict:
         "nll_fwd_bwd_bytes_per_pixel_kernel": nll_kernel_fwd + nll_kernel_bwd,
         "nll_fwd_bwd_bytes_per_pixel_reference_eager": per_pixel(nll_both.total),
         "nll_fwd_bwd_reference_ops": nll_both.ops,
-        "nll_fwd_bwd_traffic_ratio": round(nll_both.total / pixels / (nll_kernel_fwd + nll_kernel_bwd), 1),
+        "nll_fwd_bwd_traffic_ratio": round(
+            nll_both.total / pixels / (nll_kernel_fwd + nll_kernel_bwd), 1),
     }
 
 
@@ -394,8 +394,8 @@ def main(argv=None) -> dict:
           f"{conv['gated_bytes_reference_eager']} eager")
     d = figures["dlmm"]
     print(f"dlmm_sample: {d['sample_bytes_per_pixel_kernel']} B/pixel (seed: "
-          f"{d['sample_bytes_per_pixel_kernel_seed']}) vs {d['sample_bytes_per_pixel_reference_eager']} "
-          f"eager in {d['sample_reference_ops']} ops")
+          f"{d['sample_bytes_per_pixel_kernel_seed']}) vs "
+          f"{d['sample_bytes_per_pixel_reference_eager']} eager in {d['sample_reference_ops']} ops")
     print(f"dlmm_nll fwd+bwd: {d['nll_fwd_bwd_bytes_per_pixel_kernel']} B/pixel vs "
           f"{d['nll_fwd_bwd_bytes_per_pixel_reference_eager']} eager in "
           f"{d['nll_fwd_bwd_reference_ops']} ops")

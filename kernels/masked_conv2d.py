@@ -128,7 +128,8 @@ def tile_sizes(dtype: torch.dtype, pixels: int, n_out: int, c_in: int, *, gated:
     block_n = _pow2_between(n_out, 16, 64)
     if dtype == torch.float32 and fp32_precision == "ieee":
         return block_m, block_n, 16, 8
-    return block_m, block_n, _pow2_between(c_in, 16, 32), 8 if gated or dtype == torch.float32 else 4
+    warps = 8 if gated or dtype == torch.float32 else 4
+    return block_m, block_n, _pow2_between(c_in, 16, 32), warps
 
 
 def masked_conv2d_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,

@@ -21,7 +21,8 @@ def check_launchable(op: str, *tensors: torch.Tensor) -> None:
     CUDA device, or all on the CPU while the interpreter is active."""
     devices = {t.device for t in tensors}
     if len(devices) != 1:
-        raise RuntimeError(f"{op}: all tensors must be on one device, got {sorted(map(str, devices))}")
+        raise RuntimeError(f"{op}: all tensors must be on one device, got "
+                           f"{sorted(map(str, devices))}")
     device = devices.pop()
     if device.type == "cuda":
         return

@@ -52,7 +52,8 @@ def launches():
 
     def nll(dtype, backward):
         def call():
-            params, x = torch.zeros(8, 50, 32, 32, dtype=dtype), torch.zeros(8, 3, 32, 32, dtype=dtype)
+            params = torch.zeros(8, 50, 32, 32, dtype=dtype)
+            x = torch.zeros(8, 3, 32, 32, dtype=dtype)
             if backward:
                 dlmm_nll.dlmm_log_prob_grad_triton(params, x, torch.zeros(8, 32, 32, dtype=dtype))
             else:

@@ -119,7 +119,8 @@ def test_sample_float16_within_twice_reference_error():
     noise = noise_like(params, seed=6).half()
     for t in (1.0, 0.7):
         truth = dlmm.dlmm_sample(params.double(), noise.double(), temperature=t)
-        kernel_err = (dlmm_sample_triton(params, noise, temperature=t).double() != truth).double().mean()
+        kernel = dlmm_sample_triton(params, noise, temperature=t)
+        kernel_err = (kernel.double() != truth).double().mean()
         ref_err = (dlmm.dlmm_sample(params, noise, temperature=t).double() != truth).double().mean()
         assert kernel_err <= 2 * ref_err, (kernel_err, ref_err)
 

@@ -105,7 +105,8 @@ def test_triton_backend_generate_on_interpreter():
     cond, noise = inputs(net, 1, 3, 5, seed=6)
     backend = TritonBackend(torch.device("cpu"))
     assert backend.name == "triton"
-    assert torch.equal(backend.generate(net, cond, noise=noise), generate_naive(net, cond, noise=noise))
+    assert torch.equal(backend.generate(net, cond, noise=noise),
+                       generate_naive(net, cond, noise=noise))
 
 
 def test_backend_unavailable_names_cuda_and_triton(monkeypatch):

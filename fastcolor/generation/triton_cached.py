@@ -39,7 +39,8 @@ class TritonCachedPixelCNN(CachedPixelCNN):
         return row[:, :, 0]
 
 
-def triton_sampler(params: torch.Tensor, noise: torch.Tensor, *, temperature: float) -> torch.Tensor:
+def triton_sampler(params: torch.Tensor, noise: torch.Tensor, *,
+                   temperature: float) -> torch.Tensor:
     """``generate_cached``'s sampler: the fused kernel on params ``(B, 10K, 1, 1)`` and
     noise ``(B, K + 3, 1, 1)`` -> ``(B, 3, 1, 1)``."""
     return dlmm_sample(params, noise, temperature=temperature)
