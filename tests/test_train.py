@@ -102,8 +102,12 @@ def test_replace_by_mean_and_sample_like():
     low = losses.quantize(torch.rand(2, 3, 4, 4) * 2 - 1)
     bg = torch.zeros(2, 1, 16, 16)
     same = losses.sample_like(low, bg, torch.Generator().manual_seed(0), noise_max=0.0,
-                              shift_prob=0.0)
+                              shift_prob=0.0, speckle_max=0.0)
     assert torch.equal(same, low)
+    speckled = losses.sample_like(low, bg, torch.Generator().manual_seed(0), noise_max=0.0,
+                                  shift_prob=0.0, speckle_max=1.0)
+    changed = (speckled != low).any(dim=1)
+    assert changed.any() and not changed.all()
     noisy = losses.sample_like(low, torch.ones(2, 1, 16, 16), torch.Generator().manual_seed(0),
                                noise_max=0.1, shift_prob=1.0)
     levels = (noisy + 1) * 127.5

@@ -14,9 +14,10 @@ differ from the mean) and "no background at all" is a minimum. Since the composi
 knows the true panel background, the detector also gets a binary cross-entropy to that
 mask (weight ``bce_weight``, 1 by default): the L1 term keeps the paper's objective,
 the BCE makes it learn the region. The low-res colors ``x`` are the ground-truth low-res
-colors (teacher forcing) made to look like samples (``sample_like``): per-cell noise and,
-for some panels, a background color shifted away from the truth (a sample picks its own
-background color).
+colors (teacher forcing) made to look like samples (``sample_like``): per-cell noise,
+random-color speckles, and for half of the panels a background color shifted away from
+the truth (a sample picks its own background color), so the detector leans on the
+outline as much as on the colors.
 
 **Polishing network**: L1 to the ground truth (pixels weighted by ``1 - ink`` of the
 input outline: the pipeline lays the ink over the colors, so what lies under it does not
@@ -25,7 +26,7 @@ in the mask (``mask_regions``): the regions are the connected paper areas of the
 line art (what a flat color fills in a comic), each taken with a per-panel probability
 drawn from U(0, 0.5), and the panel background with probability 0.8 (at inference the
 mask is the detected background, colored with its mean). The low-res colors are again
-the ground truth's, lightly noised (teacher forcing; samples of the low-res model would
+the ground truth's, noised with speckles (teacher forcing; samples of the low-res model would
 tie the polisher to one low-res checkpoint and cost a generation per panel). An optional
 PatchGAN discriminator (``--adversarial W``, least-squares GAN) adds the pix2pix
 adversarial term.
@@ -56,11 +57,13 @@ def lowres_background(background: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def sample_like(lowres: torch.Tensor, background: torch.Tensor, gen: torch.Generator,
-                noise_max: float = 0.1, shift_prob: float = 0.3,
-                shift_std: float = 0.3) -> torch.Tensor:
+                noise_max: float = 0.2, shift_prob: float = 0.5, shift_std: float = 0.3,
+                speckle_max: float = 0.1) -> torch.Tensor:
     """Ground-truth low-res colors made to look like a sample: per panel, per-cell
     Gaussian noise of std U(0, ``noise_max``); with probability ``shift_prob`` the
-    background cells shifted by one random offset (std ``shift_std``); quantized."""
+    background cells shifted by one random offset (std ``shift_std``); a share
+    U(0, ``speckle_max``) of the cells replaced by random colors (a sampler's outliers);
+    quantized."""
     b = lowres.shape[0]
     dev, dt = lowres.device, lowres.dtype
 
@@ -76,6 +79,10 @@ def sample_like(lowres: torch.Tensor, background: torch.Tensor, gen: torch.Gener
         bg = lowres_background(background, lowres.shape[-1])
         shift = randn(b, 3, 1, 1) * shift_std * (rand(b, 1, 1, 1) < shift_prob).to(dt)
         x = x + bg * shift
+    if speckle_max > 0:
+        share = rand(b, 1, 1, 1) * speckle_max
+        hit = (rand(b, 1, *lowres.shape[2:]) < share).to(dt)
+        x = x * (1 - hit) + (rand(*lowres.shape) * 2 - 1) * hit
     return quantize(x)
 
 
@@ -163,10 +170,11 @@ class PatchDiscriminator(nn.Module):
 
 
 def polisher_inputs(batch: dict, rng: np.random.Generator, gen: torch.Generator,
-                    noise_max: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+                    noise_max: float = 0.1, speckle_max: float = 0.05
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     S = batch["color"].shape[-1]
     low = sample_like(batch["lowres"], batch["background"], gen, noise_max=noise_max,
-                      shift_prob=0.0)
+                      shift_prob=0.0, speckle_max=speckle_max)
     return mask_regions(upsample(low, S), batch["line_u8"], batch["background"], rng)
 
 
