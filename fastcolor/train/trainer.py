@@ -463,6 +463,12 @@ def train(opts: TrainOptions) -> dict:
          f"OpenMoji {run.index.get('openmoji_version')}, CC BY-SA 4.0); model "
          f"{cfg.image_size}/{cfg.lowres_size}; run {run.dir}; torch threads "
          f"{torch.get_num_threads()}")
+    for stage in stages:            # before loading the data: fail fast
+        ckpt = run.dir / f"checkpoint-{stage}.pt"
+        if ckpt.is_file() and not (opts.resume or opts.restart):
+            raise InvalidInputError(
+                f"{ckpt} exists: pass --resume to continue it or --restart to train "
+                f"{stage} again from scratch")
     t0 = time.time()
     train_panels = load_split(opts.data, "train", _limit(opts.train_limit))
     val_panels = load_split(opts.data, "val", _limit(opts.val_limit))
@@ -475,15 +481,10 @@ def train(opts: TrainOptions) -> dict:
     summary.setdefault("stages", {})
     for stage in stages:
         trainer = StageTrainer(run, stage, train_data, val_data)
-        if trainer.ckpt_path.is_file():
-            if opts.resume:
-                trainer.load_checkpoint()
-                _log(f"{stage}: resuming from {trainer.ckpt_path} at epoch {trainer.epoch}, "
-                     f"step {trainer.step}")
-            elif not opts.restart:
-                raise InvalidInputError(
-                    f"{trainer.ckpt_path} exists: pass --resume to continue it or --restart "
-                    f"to train {stage} again from scratch")
+        if trainer.ckpt_path.is_file() and opts.resume:
+            trainer.load_checkpoint()
+            _log(f"{stage}: resuming from {trainer.ckpt_path} at epoch {trainer.epoch}, "
+                 f"step {trainer.step}")
         result = trainer.fit()
         if result.get("skipped"):
             continue
