@@ -631,7 +631,8 @@ def test_result_save_and_to_pil(pipe, tmp_path):
 
 def test_repr(pipe):
     text = repr(pipe)
-    assert "reference" in text and "image_size=32" in text and "lowres_size=8" in text
+    assert f"backend={pipe.backend.name!r}" in text
+    assert "image_size=32" in text and "lowres_size=8" in text
 
 
 def test_batched_outline_tensor_is_a_list(pipe):
