@@ -27,3 +27,18 @@ def make_pixelcnn(dtype=torch.float64, seed=0, **overrides):
     cfg.update(overrides)
     torch.manual_seed(seed)
     return ConditionalGatedPixelCNN(PixelCNNConfig(**cfg)).to(dtype).eval()
+
+
+# PixelCNN shapes every generator test runs: kernels 3/3, 5/3 with 4 blocks, 7/5
+GENERATOR_SHAPES = [dict(), dict(first_kernel=5, kernel=3, layers=4),
+                    dict(first_kernel=7, kernel=5, layers=2)]
+
+
+def generation_inputs(net, batch, h, w, dtype=torch.float64, seed=0):
+    """Random conditioning ``(B, C_c, H, W)`` and uniform noise ``(B, K+3, H, W)`` for
+    ``net``, drawn in float64 from ``seed`` then cast to ``dtype``."""
+    from fastcolor.dlmm import sample_noise
+    g = torch.Generator().manual_seed(seed)
+    cond = torch.randn(batch, net.config.cond_channels, h, w, generator=g, dtype=torch.float64)
+    noise = sample_noise(batch, net.config.mixtures, h, w, generator=g)
+    return cond.to(dtype), noise.to(dtype)

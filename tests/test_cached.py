@@ -4,34 +4,26 @@ generators"): exact in float64; teacher-forced in float32."""
 import pytest
 import torch
 
-from conftest import make_pixelcnn
+from conftest import GENERATOR_SHAPES, generation_inputs, make_pixelcnn
 from fastcolor.config import FastcolorConfig
 from fastcolor.dlmm import dlmm_sample, quantize, sample_noise
 from fastcolor.generation import generate_naive
 from fastcolor.generation.cached import CachedPixelCNN, generate_cached
 from fastcolor.models import FastcolorModel
 
-SHAPES = [dict(), dict(first_kernel=5, kernel=3, layers=4), dict(first_kernel=7, kernel=5, layers=2)]
 
 
-def inputs(net, batch, h, w, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    cond = torch.randn(batch, net.config.cond_channels, h, w, generator=g, dtype=torch.float64)
-    noise = sample_noise(batch, net.config.mixtures, h, w, generator=g)
-    return cond.to(dtype), noise.to(dtype)
-
-
-@pytest.mark.parametrize("overrides", SHAPES)
+@pytest.mark.parametrize("overrides", GENERATOR_SHAPES)
 @pytest.mark.parametrize("batch", [1, 5])
 def test_cached_equals_naive_float64(overrides, batch):
     net = make_pixelcnn(**overrides)
-    cond, noise = inputs(net, batch, 6, 9)
+    cond, noise = generation_inputs(net, batch, 6, 9)
     assert torch.equal(generate_cached(net, cond, noise=noise), generate_naive(net, cond, noise=noise))
 
 
 def test_cached_equals_naive_with_hints_and_temperature():
     net = make_pixelcnn(first_kernel=5, layers=3)
-    cond, noise = inputs(net, 5, 7, 5, seed=1)
+    cond, noise = generation_inputs(net, 5, 7, 5, seed=1)
     g = torch.Generator().manual_seed(2)
     hints = torch.rand(5, 3, 7, 5, generator=g, dtype=torch.float64) * 2 - 1
     mask = torch.rand(5, 7, 5, generator=g) < 0.25
@@ -40,12 +32,12 @@ def test_cached_equals_naive_with_hints_and_temperature():
         assert torch.equal(generate_cached(net, cond, **kw), generate_naive(net, cond, **kw))
 
 
-@pytest.mark.parametrize("overrides", SHAPES)
+@pytest.mark.parametrize("overrides", GENERATOR_SHAPES)
 def test_cached_activations_equal_full_forward(overrides):
     """Every layer's cached activations equal those of one full forward pass over the
     final image (the fast-pixel-cnn style component test)."""
     net = make_pixelcnn(**overrides)
-    cond, noise = inputs(net, 2, 6, 7)
+    cond, noise = generation_inputs(net, 2, 6, 7)
     x, state = generate_cached(net, cond, noise=noise, return_state=True)
     for l, (v_pre, v, h) in enumerate(net.activations(x, cond)):
         torch.testing.assert_close(state.v_pre[l], v_pre, atol=1e-12, rtol=1e-12)
@@ -57,7 +49,7 @@ def test_teacher_forced_float32_params_agree():
     """float32: feed the same image to the cached steps and to a full forward; each
     step's mixture parameters agree within 1e-4, and equal parameters sample equally."""
     net = make_pixelcnn(dtype=torch.float32, first_kernel=5, layers=4)
-    cond, noise = inputs(net, 3, 8, 8, dtype=torch.float32)
+    cond, noise = generation_inputs(net, 3, 8, 8, dtype=torch.float32)
     x = quantize(torch.rand(3, 3, 8, 8) * 2 - 1)
     full = net(x, cond)
     model = CachedPixelCNN(net, cond)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_pixelcnn
+from conftest import GENERATOR_SHAPES, generation_inputs, make_pixelcnn
 from fastcolor import Pipeline
 from fastcolor.config import FastcolorConfig
 from fastcolor.dlmm import dlmm_sample, quantize, sample_noise
@@ -20,21 +20,13 @@ from fastcolor.models import FastcolorModel
 pytestmark = pytest.mark.skipif(cpp_unavailable_reason() is not None,
                                 reason=f"fastcolor._C is not built: {cpp_unavailable_reason()}")
 
-SHAPES = [dict(), dict(first_kernel=5, kernel=3, layers=4), dict(first_kernel=7, kernel=5, layers=2)]
 
 
-def inputs(net, batch, h, w, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    cond = torch.randn(batch, net.config.cond_channels, h, w, generator=g, dtype=torch.float64)
-    noise = sample_noise(batch, net.config.mixtures, h, w, generator=g)
-    return cond.to(dtype), noise.to(dtype)
-
-
-@pytest.mark.parametrize("overrides", SHAPES)
+@pytest.mark.parametrize("overrides", GENERATOR_SHAPES)
 @pytest.mark.parametrize("batch", [1, 5])
 def test_cpp_equals_naive_and_cached_float64(overrides, batch):
     net = make_pixelcnn(**overrides)
-    cond, noise = inputs(net, batch, 6, 9)
+    cond, noise = generation_inputs(net, batch, 6, 9)
     naive = generate_naive(net, cond, noise=noise)
     assert torch.equal(generate_cpp(net, cond, noise=noise), naive)
     assert torch.equal(generate_cached(net, cond, noise=noise), naive)
@@ -43,7 +35,7 @@ def test_cpp_equals_naive_and_cached_float64(overrides, batch):
 @pytest.mark.parametrize("batch", [1, 5])
 def test_cpp_equals_naive_with_hints_and_temperature(batch):
     net = make_pixelcnn(first_kernel=5, layers=3)
-    cond, noise = inputs(net, batch, 7, 5, seed=1)
+    cond, noise = generation_inputs(net, batch, 7, 5, seed=1)
     g = torch.Generator().manual_seed(2)
     hints = torch.rand(batch, 3, 7, 5, generator=g, dtype=torch.float64) * 2 - 1
     mask = torch.rand(batch, 7, 5, generator=g) < 0.25
@@ -57,7 +49,7 @@ def test_cpp_equals_naive_with_hints_and_temperature(batch):
 
 def test_cpp_seed_draws_the_shared_noise():
     net = make_pixelcnn()
-    cond, _ = inputs(net, 2, 4, 5)
+    cond, _ = generation_inputs(net, 2, 4, 5)
     a = generate_cpp(net, cond, generator=torch.Generator().manual_seed(11))
     b = generate_naive(net, cond, generator=torch.Generator().manual_seed(11))
     assert torch.equal(a, b)
@@ -83,12 +75,12 @@ def test_cpp_equals_naive_default_model_float64():
     assert torch.equal(full_cpp, generate_cached(pix, cond, noise=noise, temperature=0.8))
 
 
-@pytest.mark.parametrize("overrides", SHAPES)
+@pytest.mark.parametrize("overrides", GENERATOR_SHAPES)
 def test_teacher_forced_float32_params_agree(overrides):
     """float32: the same input sequence fed to the C++ steps and to a full forward pass:
     every step's mixture parameters within 1e-4, identical parameters -> identical samples."""
     net = make_pixelcnn(dtype=torch.float32, **overrides)
-    cond, noise = inputs(net, 3, 8, 8, dtype=torch.float32)
+    cond, noise = generation_inputs(net, 3, 8, 8, dtype=torch.float32)
     x = quantize(torch.rand(3, 3, 8, 8) * 2 - 1)
     params = CppPixelCNN(net).teacher_forced_params(cond, x)
     full = net(x, cond)
@@ -98,7 +90,7 @@ def test_teacher_forced_float32_params_agree(overrides):
 
 def test_teacher_forced_float64_params_equal_forward():
     net = make_pixelcnn(first_kernel=5, layers=4)
-    cond, _ = inputs(net, 2, 7, 6)
+    cond, _ = generation_inputs(net, 2, 7, 6)
     x = quantize(torch.rand(2, 3, 7, 6, dtype=torch.float64) * 2 - 1)
     torch.testing.assert_close(CppPixelCNN(net).teacher_forced_params(cond, x), net(x, cond),
                                atol=1e-12, rtol=1e-12)
@@ -108,7 +100,7 @@ def test_float32_end_to_end_mismatch_is_rare():
     """float32 end to end: a sample can flip at an 8-bit bin edge (DESIGN.md); report-style
     check that it is rare on a small model (the benchmark reports the rate at full size)."""
     net = make_pixelcnn(dtype=torch.float32)
-    cond, noise = inputs(net, 4, 8, 8, dtype=torch.float32)
+    cond, noise = generation_inputs(net, 4, 8, 8, dtype=torch.float32)
     a = generate_cpp(net, cond, noise=noise)
     b = generate_naive(net, cond, noise=noise)
     assert (a != b).any(1).float().mean() <= 0.25
@@ -117,7 +109,7 @@ def test_float32_end_to_end_mismatch_is_rare():
 def test_bad_layouts_raise_clear_errors():
     net = make_pixelcnn()
     packed = CppPixelCNN(net)
-    cond, noise = inputs(net, 2, 4, 4)
+    cond, noise = generation_inputs(net, 2, 4, 4)
     with pytest.raises(InvalidInputError, match="noise"):
         packed.generate(cond, noise=noise[:, :, :3])
     with pytest.raises(InvalidInputError, match="dtype"):

@@ -9,10 +9,10 @@ import sys
 import pytest
 import torch
 
-from conftest import make_pixelcnn
+from conftest import generation_inputs, make_pixelcnn
 from fastcolor.backends import resolve_backend
 from fastcolor.config import FastcolorConfig
-from fastcolor.dlmm import dlmm_sample, quantize, sample_noise
+from fastcolor.dlmm import dlmm_sample, quantize
 from fastcolor.errors import BackendUnavailableError
 from fastcolor.generation import generate_naive
 from fastcolor.generation.triton_cached import (TritonBackend, TritonCachedPixelCNN,
@@ -20,13 +20,6 @@ from fastcolor.generation.triton_cached import (TritonBackend, TritonCachedPixel
                                                  triton_unavailable_reason)
 from fastcolor.kernels.dlmm_sample import dlmm_sample_triton
 from fastcolor.pipeline import Pipeline
-
-
-def inputs(net, batch, h, w, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    cond = torch.randn(batch, net.config.cond_channels, h, w, generator=g, dtype=torch.float64)
-    noise = sample_noise(batch, net.config.mixtures, h, w, generator=g)
-    return cond.to(dtype), noise.to(dtype)
 
 
 def count_launches(monkeypatch):
@@ -45,7 +38,7 @@ def count_launches(monkeypatch):
 
 def test_equals_naive_float64_and_runs_the_kernels(monkeypatch):
     net = make_pixelcnn(first_kernel=5, kernel=3, layers=3)
-    cond, noise = inputs(net, 2, 5, 7)
+    cond, noise = generation_inputs(net, 2, 5, 7)
     launches = count_launches(monkeypatch)
     out = generate_cached_triton(net, cond, noise=noise)
     assert torch.equal(out, generate_naive(net, cond, noise=noise))
@@ -54,7 +47,7 @@ def test_equals_naive_float64_and_runs_the_kernels(monkeypatch):
 
 def test_equals_naive_with_hints_and_temperature():
     net = make_pixelcnn(first_kernel=3, kernel=3, layers=2, mixtures=4)
-    cond, noise = inputs(net, 3, 4, 5, seed=1)
+    cond, noise = generation_inputs(net, 3, 4, 5, seed=1)
     g = torch.Generator().manual_seed(2)
     hints = torch.rand(3, 3, 4, 5, generator=g, dtype=torch.float64) * 2 - 1
     mask = torch.rand(3, 4, 5, generator=g) < 0.3
@@ -66,7 +59,7 @@ def test_equals_naive_with_hints_and_temperature():
 def test_activations_equal_full_forward():
     """Every layer's cached activations equal a full forward pass over the final image."""
     net = make_pixelcnn(first_kernel=7, kernel=5, layers=2)
-    cond, noise = inputs(net, 2, 4, 6, seed=3)
+    cond, noise = generation_inputs(net, 2, 4, 6, seed=3)
     x, state = generate_cached_triton(net, cond, noise=noise, return_state=True)
     for l, (v_pre, v, h) in enumerate(net.activations(x, cond)):
         torch.testing.assert_close(state.v_pre[l], v_pre, atol=1e-12, rtol=1e-12)
@@ -79,7 +72,7 @@ def test_teacher_forced_float32():
     model agree with a full forward within 1e-4, and the sampling kernel and the reference
     give equal samples from equal parameters."""
     net = make_pixelcnn(dtype=torch.float32, first_kernel=5, layers=3)
-    cond, noise = inputs(net, 3, 5, 6, dtype=torch.float32, seed=4)
+    cond, noise = generation_inputs(net, 3, 5, 6, dtype=torch.float32, seed=4)
     x = quantize(torch.rand(3, 3, 5, 6, generator=torch.Generator().manual_seed(5)) * 2 - 1)
     with torch.no_grad():
         full = net(x, cond)
@@ -102,7 +95,7 @@ def test_triton_backend_generate_on_interpreter():
     """The backend object's generate is the kernel generator (built directly: on a CPU
     device ``resolve_backend`` refuses it, see below)."""
     net = make_pixelcnn(layers=2)
-    cond, noise = inputs(net, 1, 3, 5, seed=6)
+    cond, noise = generation_inputs(net, 1, 3, 5, seed=6)
     backend = TritonBackend(torch.device("cpu"))
     assert backend.name == "triton"
     assert torch.equal(backend.generate(net, cond, noise=noise),
