@@ -49,7 +49,7 @@ setup(
     description="Consistent comic colorization with pixel-wise background classification: "
                 "PixelCNN low-res colorizer, background detector, polishing network",
     packages=["fastcolor", "fastcolor.models", "fastcolor.generation", "fastcolor.ops",
-              "fastcolor.kernels", "fastcolor.data", "fastcolor.train"],
+              "fastcolor.kernels", "fastcolor.data", "fastcolor.train", "fastcolor.engines"],
     package_dir={"fastcolor.kernels": "kernels"},
     package_data={"fastcolor": ["weights/*.safetensors"]},
     python_requires=">=3.10",
