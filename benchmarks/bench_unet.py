@@ -138,8 +138,10 @@ def main(argv=None) -> dict:
     p.add_argument("--json", action="store_true", help="print one JSON object last")
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--threads", type=int, default=None,
-                   help="ONNX Runtime intra-op threads (default: torch.get_num_threads())")
+                   help="threads of both torch and ONNX Runtime (intra-op); default: torch's")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as workdir:
         b = Bench(workdir, args.threads)
         figures = {"machine": machine(), "ort_threads": b.threads,
