@@ -87,6 +87,22 @@ def _cpp_unavailable(device: torch.device) -> str | None:
     return cpp_unavailable_reason()
 
 
+def fastest_generator(device: torch.device):
+    """The fastest low-res generator present for ``device``, for backends that accelerate
+    only the feed-forward stages (onnxruntime, tensorrt): C++ (or else cached PyTorch) on
+    the CPU, the Triton cached generator (or else cached PyTorch) on CUDA. Returns
+    ``generate(pixelcnn, cond, **kwargs)``; every choice gives the naive samples."""
+    from .generation import generate_cached
+    device = torch.device(device)
+    if device.type == "cpu" and _cpp_unavailable(device) is None:
+        return CppBackend(device).generate
+    if device.type == "cuda":
+        from .generation.triton_cached import generate_cached_triton, triton_unavailable_reason
+        if triton_unavailable_reason(device) is None:
+            return generate_cached_triton
+    return generate_cached
+
+
 @dataclass(frozen=True)
 class BackendEntry:
     factory: Callable[..., ReferenceBackend] | None   # None: not built in this version

@@ -62,7 +62,12 @@ def cmd_outline(args) -> int:
 
 def _pipeline(args):
     from .pipeline import Pipeline
-    return Pipeline.from_pretrained(args.weights, backend=args.backend)
+    options = {}
+    if getattr(args, "engine_dir", None):
+        options["engine_dir"] = args.engine_dir
+    if getattr(args, "device", None):
+        options["device"] = args.device
+    return Pipeline.from_pretrained(args.weights, backend=args.backend, **options)
 
 
 def cmd_colorize(args) -> int:
@@ -257,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a .safetensors weight file (default: the shipped weights)")
         sp.add_argument("--backend", default="auto",
                         help="auto, reference, cpp, triton, onnxruntime or tensorrt")
+        sp.add_argument("--device", default=None, help="cpu (default) or cuda")
+        sp.add_argument("--engine-dir", default=None,
+                        help="folder of TensorRT engines (fastcolor build-engine), for "
+                             "--backend tensorrt")
 
     c = sub.add_parser("colorize", help="color line art (files or folders)")
     c.add_argument("inputs", nargs="+")

@@ -228,7 +228,7 @@ def test_error_no_default_weights(capsys, tmp_path):
     run_error(capsys, ["info"], "weights")
 
 
-@pytest.mark.parametrize("backend, needle", [("cpp", "fastcolor._C"), ("nonsense", "unknown")])
+@pytest.mark.parametrize("backend, needle", [("tensorrt", "tensorrt"), ("nonsense", "unknown")])
 def test_error_backend(capsys, tmp_path, weights, backend, needle):
     from fastcolor.backends import BACKEND_NAMES, backend_unavailable_reason
     import torch

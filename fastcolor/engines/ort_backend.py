@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backends import ReferenceBackend
+from ..backends import ReferenceBackend, fastest_generator
 from ..errors import BackendUnavailableError, InvalidInputError
 from ..weights import tensors_sha256
 from .errors import EngineError, EngineMismatchError
@@ -138,6 +138,11 @@ class OnnxRuntimeBackend(ReferenceBackend):
         self._model = None
         self.weights_sha256 = None
         self._sessions: dict[str, OrtStage] = {}
+        self._generate = fastest_generator(self.device)
+
+    def generate(self, pixelcnn, cond: torch.Tensor, **kwargs) -> torch.Tensor:
+        """The PixelCNN stays with the fastest cached generator present (C++ on the CPU)."""
+        return self._generate(pixelcnn, cond, **kwargs)
 
     # ---- binding ------------------------------------------------------------------
     def bind(self, model, weights_sha256: str | None = None) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..backends import ReferenceBackend
+from ..backends import ReferenceBackend, fastest_generator
 from ..errors import BackendUnavailableError, InvalidInputError
 from ..weights import tensors_sha256
 from .errors import EngineError
@@ -331,8 +331,8 @@ def load_engine(engine_dir, stage: str, *, weights_sha256: str, image_size: int 
 class TensorRTBackend(ReferenceBackend):
     """``Pipeline(backend="tensorrt", engine_dir=DIR)``: each stage with an engine in
     ``DIR`` runs it; stages without one (the CLI builds detector and polisher by
-    default) run in PyTorch on the same GPU; low-res generation stays with the parent's
-    generator. ``engine_stages`` lists the stages that run on TensorRT."""
+    default) run in PyTorch on the same GPU; low-res generation runs on the fastest
+    cached generator present (``backends.fastest_generator``). ``engine_stages`` lists the stages that run on TensorRT."""
 
     name = "tensorrt"
 
@@ -353,6 +353,11 @@ class TensorRTBackend(ReferenceBackend):
             raise InvalidInputError(f"engine_dir {str(self.engine_dir)!r} is not a folder")
         self._model = None
         self.runners: dict[str, TensorRTRunner] = {}
+        self._generate = fastest_generator(self.device)
+
+    def generate(self, pixelcnn, cond: torch.Tensor, **kwargs) -> torch.Tensor:
+        """The PixelCNN stays with the fastest cached generator present (Triton on CUDA)."""
+        return self._generate(pixelcnn, cond, **kwargs)
 
     @property
     def engine_stages(self) -> tuple[str, ...]:
