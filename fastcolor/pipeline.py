@@ -159,8 +159,9 @@ class Pipeline:
             if not Path(path).is_file():
                 from .errors import WeightsNotFoundError
                 raise WeightsNotFoundError(
-                    "this fastcolor build ships no default weights yet; pass a weights file "
-                    "(fastcolor colorize --weights W, Pipeline.from_pretrained(path))")
+                    f"this fastcolor installation lacks its default weights ({path}); "
+                    "reinstall it, or pass a weights file (fastcolor colorize --weights W, "
+                    "Pipeline.from_pretrained(path))")
         config, tensors, digest = load_weights(path, expected_sha256=sha256)
         model = FastcolorModel(config)
         stored = next((t.dtype for t in tensors.values() if t.is_floating_point()), None)

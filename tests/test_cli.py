@@ -16,7 +16,6 @@ from PIL import Image
 from fastcolor import FastcolorConfig, Pipeline
 from fastcolor.cli import main
 from fastcolor.outline import extract
-from fastcolor.weights import DEFAULT_WEIGHTS
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HOUSE = EXAMPLES / "panel_house.png"
@@ -222,8 +221,8 @@ def test_error_corrupt_weights(capsys, tmp_path, weights):
               "corrupt")
 
 
-@pytest.mark.skipif(DEFAULT_WEIGHTS.is_file(), reason="default weights are shipped")
-def test_error_no_default_weights(capsys, tmp_path):
+def test_error_no_default_weights(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("fastcolor.pipeline.DEFAULT_WEIGHTS", tmp_path / "default.safetensors")
     run_error(capsys, ["colorize", HOUSE, "-o", tmp_path / "o.png"], "--weights")
     run_error(capsys, ["info"], "weights")
 

@@ -139,12 +139,20 @@ def test_missing_file(tmp_path):
         Pipeline.from_pretrained(tmp_path)     # a directory is not a weights file
 
 
-@pytest.mark.skipif(DEFAULT_WEIGHTS.is_file(), reason="default weights are shipped")
-def test_no_default_weights():
+def test_shipped_default_weights_load():
+    pipe = Pipeline.from_pretrained()
+    assert pipe.weights_sha256 and DEFAULT_WEIGHTS.is_file()
+    image = pipe(str(DEFAULT_WEIGHTS.parents[2] / "examples" / "panel_house.png"), seed=0).image
+    assert image.dtype == np.uint8 and image.ndim == 3
+
+
+def test_no_default_weights(monkeypatch, tmp_path):
+    """An installation without its weight file says so and how to go on."""
+    monkeypatch.setattr("fastcolor.pipeline.DEFAULT_WEIGHTS", tmp_path / "default.safetensors")
     with pytest.raises(WeightsNotFoundError) as info:
         Pipeline.from_pretrained()
     msg = str(info.value)
-    assert "default weights" in msg and "pass a weights file" in msg
+    assert "default weights" in msg and "pass a weights file" in msg and str(tmp_path) in msg
     assert isinstance(info.value, FileNotFoundError)
 
 
