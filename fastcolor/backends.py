@@ -17,6 +17,7 @@ back silently.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -105,43 +106,28 @@ def fastest_generator(device: torch.device):
 
 @dataclass(frozen=True)
 class BackendEntry:
-    factory: Callable[..., ReferenceBackend] | None   # None: not built in this version
+    factory: Callable[..., ReferenceBackend]
     unavailable: Callable[[torch.device], str | None]  # None if it can run on the device
 
 
-def _not_in_this_version(what: str):
-    def reason(device: torch.device) -> str:
-        from . import __version__
-        return f"fastcolor {__version__} does not include {what}"
-    return reason
+def _lazy(module: str, name: str):
+    """``module.name`` looked up on first call: the triton and engine modules import this
+    one, so they are imported only when their backend is asked for."""
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    return call
 
 
 _REGISTRY: dict[str, BackendEntry] = {
     "reference": BackendEntry(ReferenceBackend, lambda device: None),
     "cpp": BackendEntry(CppBackend, _cpp_unavailable),
-    # imported on use: fastcolor.generation.triton_cached imports this module
-    "triton": BackendEntry(
-        lambda device, **options: __import__(
-            "fastcolor.generation.triton_cached", fromlist=["TritonBackend"]
-        ).TritonBackend(device, **options),
-        lambda device: __import__(
-            "fastcolor.generation.triton_cached", fromlist=["triton_unavailable_reason"]
-        ).triton_unavailable_reason(device)),
-    # imported on use: fastcolor.engines imports this module
-    "onnxruntime": BackendEntry(
-        lambda device, **options: __import__(
-            "fastcolor.engines", fromlist=["onnxruntime_backend"]
-        ).onnxruntime_backend(device, **options),
-        lambda device: __import__(
-            "fastcolor.engines", fromlist=["onnxruntime_unavailable"]
-        ).onnxruntime_unavailable(device)),
-    "tensorrt": BackendEntry(
-        lambda device, **options: __import__(
-            "fastcolor.engines", fromlist=["tensorrt_backend"]
-        ).tensorrt_backend(device, **options),
-        lambda device: __import__(
-            "fastcolor.engines", fromlist=["tensorrt_unavailable"]
-        ).tensorrt_unavailable(device)),
+    "triton": BackendEntry(_lazy("fastcolor.generation.triton_cached", "TritonBackend"),
+                           _lazy("fastcolor.generation.triton_cached",
+                                 "triton_unavailable_reason")),
+    "onnxruntime": BackendEntry(_lazy("fastcolor.engines", "onnxruntime_backend"),
+                                _lazy("fastcolor.engines", "onnxruntime_unavailable")),
+    "tensorrt": BackendEntry(_lazy("fastcolor.engines", "tensorrt_backend"),
+                             _lazy("fastcolor.engines", "tensorrt_unavailable")),
 }
 
 
