@@ -10,12 +10,13 @@ from . import dlmm, models, outline  # noqa: E402
 from .config import (ConditioningConfig, FastcolorConfig, PixelCNNConfig,  # noqa: E402
                      UNetConfig)
 from .errors import (BackendUnavailableError, FastcolorError, ImageTooLargeError,  # noqa: E402
-                     InvalidImageError, InvalidInputError, WeightsError, WeightsNotFoundError)
+                     InvalidImageError, InvalidInputError, OutputPathError, WeightsError,
+                     WeightsNotFoundError)
 from .pipeline import ColorizeResult, Hints, Pipeline  # noqa: E402
 
 __all__ = [
     "BackendUnavailableError", "ColorizeResult", "ConditioningConfig", "FastcolorConfig",
     "FastcolorError", "Hints", "ImageTooLargeError", "InvalidImageError", "InvalidInputError",
-    "PixelCNNConfig", "Pipeline", "UNetConfig", "WeightsError", "WeightsNotFoundError",
+    "OutputPathError", "PixelCNNConfig", "Pipeline", "UNetConfig", "WeightsError", "WeightsNotFoundError",
     "__version__", "dlmm", "models", "outline",
 ]

@@ -33,6 +33,11 @@ class WeightsNotFoundError(WeightsError, FileNotFoundError):
     """No weights file at the given path (or no default weights shipped)."""
 
 
+class OutputPathError(FastcolorError, OSError):
+    """A file cannot be written where asked: no permission, a file where a folder should
+    be, a folder where the file should be, disk full."""
+
+
 class BackendUnavailableError(FastcolorError, RuntimeError):
     """The requested backend cannot run here; the message names what is missing."""
 
@@ -45,4 +50,5 @@ __all__ = [
     "WeightsError",
     "WeightsNotFoundError",
     "BackendUnavailableError",
+    "OutputPathError",
 ]

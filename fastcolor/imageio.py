@@ -23,6 +23,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fastcolor.atomic import atomic_path
 from fastcolor.errors import ImageTooLargeError, InvalidImageError, InvalidInputError
 
 __all__ = [
@@ -313,10 +314,14 @@ def save_image(path: Union[str, "os.PathLike[str]"], array: np.ndarray) -> None:
     """Save a uint8 ``(H, W)`` gray or ``(H, W, 3)`` RGB array as PNG or JPEG.
 
     The format follows the extension (``.png``, ``.jpg``, ``.jpeg``; JPEG at
-    quality 95); missing parent directories are created.
+    quality 95); missing parent directories are created. The file is written under a
+    temporary name and renamed into place (``fastcolor.atomic``): an interrupted save
+    never leaves a partial file at ``path``.
 
     Raises:
         InvalidInputError: wrong type, dtype, shape, 0 pixels or unknown extension.
+        OutputPathError: the file cannot be written there (permissions, a folder in the
+            way, disk full).
     """
     if not isinstance(array, np.ndarray):
         raise InvalidInputError(f"save_image expects a numpy array, got {type(array).__name__}")
@@ -334,9 +339,9 @@ def save_image(path: Union[str, "os.PathLike[str]"], array: np.ndarray) -> None:
         raise InvalidInputError(
             f"cannot tell the image format of '{out}': use a .png, .jpg or .jpeg extension"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
     img = Image.fromarray(np.ascontiguousarray(array))
-    if fmt == "JPEG":
-        img.save(out, format=fmt, quality=95)
-    else:
-        img.save(out, format=fmt)
+    with atomic_path(out) as tmp:
+        if fmt == "JPEG":
+            img.save(tmp, format=fmt, quality=95)
+        else:
+            img.save(tmp, format=fmt)

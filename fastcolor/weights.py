@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from . import __version__
+from .atomic import atomic_path
 from .config import FastcolorConfig
 from .errors import InvalidInputError, WeightsError, WeightsNotFoundError
 
@@ -45,11 +45,8 @@ def save_weights(model, path) -> str:
     digest = tensors_sha256(tensors)
     meta = {"fastcolor_config": model.config.to_json(), "fastcolor_version": __version__,
             "sha256": digest}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return digest
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..atomic import write_atomic
 from .cache import FORMAT, SHARD_SIZE, SPLITS, PanelSet, write_index, write_shard
 from .openmoji import (ATTRIBUTION, DataError, is_flag, list_emoji, openmoji_version,
                        select_emoji, split_of)
@@ -120,7 +121,7 @@ def build_dataset(out, *, size: int = 128, panels: int = 4000, val_panels: int |
             index["train_mean_color"] = [float(v) for v in color_sum / n]
     index["build_seconds"] = round(time.time() - t0, 1)
     write_index(out, index)
-    (out / "ATTRIBUTION.txt").write_text(
+    write_atomic(out / "ATTRIBUTION.txt",
         f"These panels are rendered from OpenMoji {openmoji_version()} SVGs.\n{ATTRIBUTION}\n"
         "Derived data is shared under the same license (CC BY-SA 4.0).\n")
     return index

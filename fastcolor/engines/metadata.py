@@ -22,10 +22,10 @@ raises ``EngineMismatchError`` listing every difference and how to rebuild.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..errors import InvalidInputError
 from .errors import EngineError, EngineMismatchError
 from .graphs import check_precision, check_stage
@@ -81,12 +81,7 @@ class EngineMetadata:
             raise EngineError(f"bad engine metadata: {e}") from None
 
     def write(self, path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def read(cls, path) -> "EngineMetadata":

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import warnings
 from pathlib import Path
 
 import torch
 
 from .. import __version__
+from ..atomic import write_atomic
 from ..errors import BackendUnavailableError, InvalidInputError
 from .errors import EngineError, EngineMismatchError
 from .graphs import (check_precision, check_stage, example_inputs, parse_stages,
@@ -80,13 +80,6 @@ def _quiet():
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def resolve_model(model, weights_sha256: str | None = None):
@@ -156,7 +149,7 @@ def export_onnx(model, stage: str, path, *, precision: str = "fp32",
     returns the path."""
     proto = export_model_proto(model, stage, precision=precision, weights_sha256=weights_sha256)
     path = Path(path)
-    _write_atomic(path, proto.SerializeToString())
+    write_atomic(path, proto.SerializeToString())
     check_onnx(path, stage=stage)
     return path
 

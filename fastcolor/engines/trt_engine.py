@@ -23,13 +23,13 @@ mismatch (``EngineMismatchError``).
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 
 import torch
 
 from .. import __version__
+from ..atomic import write_atomic
 from ..backends import ReferenceBackend, fastest_generator
 from ..errors import BackendUnavailableError, InvalidInputError
 from ..weights import tensors_sha256
@@ -105,14 +105,6 @@ class _Logger:
         return cls.logger
 
 
-def _write_atomic(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def build_engine(model, out_dir, *, stages=("detector", "polisher"), precision: str = "fp32",
                  profile: ShapeProfile | dict | None = None, weights_sha256: str | None = None,
                  onnx_dir=None, workspace_gib: float = 4.0, timing_cache=None,
@@ -163,7 +155,7 @@ def build_engine(model, out_dir, *, stages=("detector", "polisher"), precision: 
         t0 = time.perf_counter()
         plan = _build_plan(trt, onnx_path, stage, p, precision, workspace_gib, cache_path,
                            verbose)
-        _write_atomic(engine_path, plan)
+        write_atomic(engine_path, plan)
         meta = EngineMetadata(
             stage=stage, precision=precision, fastcolor_version=__version__, weights_sha256=sha,
             tensorrt_version=str(trt.__version__), gpu_name=gpu_name,
@@ -212,7 +204,7 @@ def _build_plan(trt, onnx_path: Path, stage: str, profile: ShapeProfile, precisi
     if plan is None:
         raise EngineError(f"TensorRT failed to build the {stage} engine from "
                           f"{str(onnx_path)!r} (its log above says why)")
-    _write_atomic(cache_path, memoryview(config.get_timing_cache().serialize()))
+    write_atomic(cache_path, memoryview(config.get_timing_cache().serialize()))
     return memoryview(plan)
 
 

@@ -25,7 +25,6 @@ epochs.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_path, write_atomic
 from ..config import FastcolorConfig
 from ..data.cache import load_split, read_index
 from ..errors import InvalidInputError
@@ -118,9 +118,8 @@ def _log(msg: str) -> None:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _append_jsonl(path: Path, record: dict) -> None:
@@ -164,7 +163,7 @@ class Run:
             cfg = init_cfg
         else:
             cfg = resolve_config(o.config, o.image_size or self.index["size"], o.lowres_size)
-        run_json.write_text(json.dumps({"config": cfg.to_dict(), "data": str(o.data),
+        write_atomic(run_json, json.dumps({"config": cfg.to_dict(), "data": str(o.data),
                                         "data_size": self.index["size"],
                                         "openmoji_version": self.index.get("openmoji_version"),
                                         "attribution": self.index.get("attribution")},
@@ -498,7 +497,7 @@ def train(opts: TrainOptions) -> dict:
         summary["weights"] = str(run.weights_path)
         summary["weights_sha256"] = result["weights_sha256"]
         summary["torch_threads"] = torch.get_num_threads()
-        summary_path.write_text(json.dumps(summary, indent=1, default=str))
+        write_atomic(summary_path, json.dumps(summary, indent=1, default=str))
     _log(f"wrote {run.weights_path} ({time.time() - t0:.0f} s); summary in {summary_path}")
     return summary
 
