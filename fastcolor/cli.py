@@ -3,7 +3,7 @@
 ::
 
     fastcolor outline IN -o OUT.png
-    fastcolor colorize IN... -o OUT [--weights W] [--seed N] [--samples N]
+    fastcolor colorize IN... -o OUT [--overwrite | --skip-existing] [--weights W] [--seed N] [--samples N]
                        [--background R,G,B] [--hints HINTS.png] [--temperature T]
                        [--no-detect-background] [--backend NAME] [--size MAX_SIDE]
     fastcolor info [--weights W]
@@ -21,16 +21,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from .errors import FastcolorError, InvalidInputError
+from .errors import FastcolorError, InvalidImageError, InvalidInputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg")   # what save_image writes
+_MAX_SEED = 2 ** 64 - 1                       # torch.Generator.manual_seed's limit
+INTERRUPTED = 130                             # exit code after Ctrl-C (128 + SIGINT)
 
 
 def _expand_inputs(paths: list[str]) -> list[Path]:
-    """Files as given; folders -> their image files, sorted."""
+    """Files as given; folders -> their image files, sorted. A missing path is an error
+    here, before anything is computed."""
     out = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -38,23 +43,74 @@ def _expand_inputs(paths: list[str]) -> list[Path]:
             if not found:
                 raise InvalidInputError(f"folder {str(p)!r} holds no images")
             out += found
+        elif not p.exists():
+            raise InvalidImageError(f"image file '{p}' does not exist")
         else:
             out.append(p)
     return out
 
 
-def _output_paths(inputs: list[Path], out: Path, samples: int) -> list[list[Path]]:
-    """Where each input's samples go: ``-o`` is a file for one input and one sample,
-    otherwise a folder receiving ``NAME.png`` (or ``NAME_k.png`` for sample k)."""
-    if len(inputs) == 1 and samples == 1 and out.suffix.lower() in IMAGE_SUFFIXES:
-        return [[out]]
+def _output_paths(inputs: list[Path], output: str, samples: int) -> list[list[Path]]:
+    """Where each input's samples go (the rule of ``colorize -o``'s help):
+
+    - ``-o NAME.png|.jpg|.jpeg``: one input; sample k of several goes to ``NAME_k.png``
+      beside it;
+    - a folder (an existing one, or a name ending in ``/``, or a name without extension
+      when there is more than one output): ``INPUT.png`` (``INPUT_k.png`` for sample k);
+    - anything else is an error, never a folder named like a file."""
+    out = Path(output)
+    suffix = out.suffix.lower()
+    folder = out.is_dir() or output.endswith(("/", os.sep))
+    if not folder and suffix in OUTPUT_SUFFIXES:
+        if len(inputs) > 1:
+            raise InvalidInputError(
+                f"-o {output!r} names one file, but there are {len(inputs)} inputs: give a "
+                f"folder (e.g. -o colored/)")
+        if samples == 1:
+            return [[out]]
+        return [[out.with_name(f"{out.stem}_{k}{out.suffix}") for k in range(samples)]]
+    if not folder and suffix:
+        raise InvalidInputError(
+            f"-o {output!r}: cannot write {out.suffix!r} files; name the output .png, .jpg "
+            f"or .jpeg (or end a folder name with '/')")
+    if not folder and len(inputs) * samples == 1:
+        raise InvalidInputError(
+            f"-o {output!r} has no extension: name the output file .png, .jpg or .jpeg, or "
+            f"end it with '/' to write {inputs[0].stem}.png into that folder")
     return [[out / (f"{p.stem}.png" if samples == 1 else f"{p.stem}_{k}.png")
              for k in range(samples)] for p in inputs]
+
+
+def _check_outputs(inputs: list[Path], outputs: list[list[Path]]) -> None:
+    """Before any compute: no output is an input file, no two inputs share an output,
+    every output folder can be written."""
+    from .atomic import check_writable
+    sources = {p.resolve(): p for p in inputs}
+    owner: dict[Path, Path] = {}
+    folders: set[Path] = set()
+    for src, dsts in zip(inputs, outputs):
+        for dst in dsts:
+            key = dst.resolve()
+            if key in sources or (dst.exists() and any(
+                    os.path.samefile(dst, s) for s in inputs)):
+                raise InvalidInputError(
+                    f"output {str(dst)!r} is the input {str(sources.get(key, src))!r}: it "
+                    f"would be overwritten; choose another -o")
+            if key in owner:
+                raise InvalidInputError(
+                    f"{str(owner[key])!r} and {str(src)!r} would both be written to "
+                    f"{str(dst)!r}; rename one of them, or colorize them in separate runs "
+                    f"with different -o folders")
+            owner[key] = src
+            if key.parent not in folders or dst.is_dir():
+                check_writable(dst)
+                folders.add(key.parent)
 
 
 def cmd_outline(args) -> int:
     from . import outline
     from .imageio import load_image, save_image
+    _check_outputs([Path(args.input)], [[Path(args.output)]])
     save_image(args.output, outline.extract(load_image(args.input)))
     print(f"wrote {args.output}")
     return 0
@@ -70,33 +126,97 @@ def _pipeline(args):
     return Pipeline.from_pretrained(args.weights, backend=args.backend, **options)
 
 
-def cmd_colorize(args) -> int:
-    from .pipeline import Hints
-    inputs = _expand_inputs(args.inputs)
-    outputs = _output_paths(inputs, Path(args.output), args.samples)
+def _check_colorize_options(args, pages: int) -> None:
+    """The options every page uses, checked before any compute."""
+    from .dlmm import check_temperature
+    from .pipeline import parse_color
     if args.size is not None and args.size < 1:
         raise InvalidInputError(f"--size must be a positive number of pixels, got {args.size}")
-    pipe = _pipeline(args)
-    hints = Hints.from_image(args.hints, pipe.config.lowres_size) if args.hints else None
+    if args.samples < 1:
+        raise InvalidInputError(f"--samples must be at least 1, got {args.samples}")
+    if args.seed < 0 or args.seed + pages - 1 > _MAX_SEED:
+        raise InvalidInputError(
+            f"--seed must be in 0..{_MAX_SEED - pages + 1} for {pages} page(s) (page i "
+            f"draws from seed + i, which must fit in 64 bits), got {args.seed}")
+    check_temperature(args.temperature)
+    if args.background is not None:
+        parse_color(args.background)
+
+
+def cmd_colorize(args) -> int:
+    """Color every input; see the ``colorize`` help for where outputs go and the policy
+    for existing ones. Page i always draws from ``--seed + i`` (also when pages before
+    it are skipped), so a rerun with ``--skip-existing`` gives what one run would."""
+    from .pipeline import Hints
+    inputs = _expand_inputs(args.inputs)
+    _check_colorize_options(args, len(inputs))
+    outputs = _output_paths(inputs, args.output, args.samples)
+    _check_outputs(inputs, outputs)
+    existing = [d for dsts in outputs for d in dsts if d.exists()]
+    if existing and not (args.overwrite or args.skip_existing):
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise InvalidInputError(
+            f"output {str(existing[0])!r} already exists{more}; pass --overwrite to "
+            f"replace it or --skip-existing to keep it and skip its page")
+    keep = set(existing) if args.skip_existing else set()
     pairs = list(zip(inputs, outputs))
+    total, written, skipped, failed = len(pairs), 0, 0, 0
     bar = None
-    if len(pairs) > 1:
-        from tqdm import tqdm
-        bar = tqdm(total=len(pairs), desc="colorize", unit="image", file=sys.stderr)
-    say = print if bar is None else bar.write
-    for i, (src, dsts) in enumerate(pairs):
-        image = str(src) if args.size is None else _fit_size(src, args.size)
-        result = pipe(image, seed=args.seed + i, samples=args.samples, hints=hints,
-                      background=args.background, temperature=args.temperature,
-                      detect_background=not args.no_detect_background)
-        for res, dst in zip(result if args.samples > 1 else [result], dsts):
+    try:
+        pipe = _pipeline(args)
+        hints = Hints.from_image(args.hints, pipe.config.lowres_size) if args.hints else None
+        if total > 1:
+            from tqdm import tqdm
+            bar = tqdm(total=total, desc="colorize", unit="image", file=sys.stderr)
+        say = print if bar is None else bar.write
+        for i, (src, dsts) in enumerate(pairs):
+            if all(d in keep for d in dsts):
+                skipped += 1
+            else:
+                try:
+                    _colorize_page(pipe, args, src, dsts, keep, seed=args.seed + i,
+                                   hints=hints, say=say)
+                    written += 1
+                except FastcolorError as e:
+                    if total == 1:
+                        raise
+                    failed += 1
+                    _tell(bar, f"fastcolor: error: {src}: {e}")
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        print(f"interrupted: {written} of {total} pages written", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = f"colored {written} of {total} pages; {failed} failed; {skipped} skipped"
+    print(summary, file=sys.stderr if failed else sys.stdout)
+    return 1 if failed else 0
+
+
+def _tell(bar, line: str) -> None:
+    """One line on stderr, below the progress bar if there is one."""
+    if bar is None:
+        print(line, file=sys.stderr)
+    else:
+        bar.write(line, file=sys.stderr)
+
+
+def _colorize_page(pipe, args, src: Path, dsts: list[Path], keep: set, *, seed: int,
+                   hints, say) -> None:
+    """Color one input and save its samples (those not in ``keep``)."""
+    image = str(src) if args.size is None else _fit_size(src, args.size)
+    result = pipe(image, seed=seed, samples=args.samples, hints=hints,
+                  background=args.background, temperature=args.temperature,
+                  detect_background=not args.no_detect_background)
+    for res, dst in zip(result if args.samples > 1 else [result], dsts):
+        if dst not in keep:
             res.save(dst)
             say(f"wrote {dst}")
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return 0
 
 
 def _fit_size(path, max_side: int):
@@ -270,7 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("colorize", help="color line art (files or folders)")
     c.add_argument("inputs", nargs="+")
     c.add_argument("-o", "--output", required=True,
-                   help="output file (one input) or folder (several inputs or samples)")
+                   help="output file NAME.png, .jpg or .jpeg for one input (with --samples "
+                        "N: NAME_0.png ... NAME_{N-1}.png beside it), or a folder (an "
+                        "existing one, a name ending in '/', or a name without extension "
+                        "for several inputs or samples) that receives INPUT.png (INPUT_k.png "
+                        "for sample k). Outputs are checked before anything is computed: "
+                        "never an input file, never two inputs to one output. A page that "
+                        "fails is reported and the others still run; the exit code is 1 "
+                        "if any failed, 130 after Ctrl-C")
+    existing = c.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace outputs that exist (default: refuse to start)")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="keep outputs that exist and skip their pages")
     add_weights(c)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--samples", type=int, default=1, help="variants per image")
@@ -440,6 +572,9 @@ def main(argv: list[str] | None = None) -> int:
     except FastcolorError as e:
         print(f"fastcolor: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from fastcolor import FastcolorConfig, Pipeline
 from fastcolor.atomic import atomic_path, check_writable, write_atomic
 from fastcolor.errors import FastcolorError, OutputPathError
 from fastcolor.imageio import save_image
+from test_cli import small_drawing, weights  # noqa: F401 - weights: the tiny-weights fixture
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -180,3 +181,176 @@ def test_checkpoint_and_shard_failures_leave_no_temp(tmp_path, monkeypatch):
         cache.write_shard(tmp_path / "train-00000.npz",
                           SimpleNamespace(**{k: np.zeros(2) for k in cache.ARRAYS}))
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------
+# 2. CLI batch runs: outputs decided and checked before compute, failures reported
+# ---------------------------------------------------------------------------
+
+
+def page(path: Path, h: int = 24, w: int = 32) -> Path:
+    Image.fromarray(small_drawing(h, w)).save(path)
+    return path
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    from fastcolor.cli import main
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err + out
+    return code, out, err
+
+
+@pytest.fixture
+def no_compute(monkeypatch):
+    """Fail the test if the model is loaded: the error must come before any compute."""
+    def forbidden(args):
+        raise AssertionError("the model was loaded before the outputs were checked")
+    monkeypatch.setattr("fastcolor.cli._pipeline", forbidden)
+
+
+def test_cli_output_equal_to_input_is_refused(capsys, tmp_path, weights, no_compute):
+    src = page(tmp_path / "page.png")
+    before = src.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        code, _, err = cli(capsys, "colorize", src, "-o", tmp_path / "." / "page.png",
+                           "--weights", weights, *extra)
+        assert code == 2 and "is the input" in err and err.count("\n") == 1
+    # a folder run into its own folder: a.jpg -> pages/a.png is the input a.png
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    page(pages / "a.png")
+    Image.fromarray(small_drawing(24, 32)).save(pages / "b.jpg")
+    page(pages / "b.png")
+    code, _, err = cli(capsys, "colorize", pages, "-o", pages, "--weights", weights,
+                       "--overwrite")
+    assert code == 2 and "is the input" in err
+    assert src.read_bytes() == before
+
+
+def test_cli_two_inputs_one_output_is_refused(capsys, tmp_path, weights, no_compute):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    page(pages / "page.png")
+    Image.fromarray(small_drawing(24, 32)).save(pages / "page.jpg")
+    code, _, err = cli(capsys, "colorize", pages, "-o", tmp_path / "out", "--weights", weights)
+    assert code == 2
+    assert "page.jpg" in err and "page.png" in err and "separate runs" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("name, needle", [("out.xyz", ".xyz"), ("out.webp", ".webp"),
+                                          ("out", "no extension")])
+def test_cli_output_name_is_checked_first(capsys, tmp_path, weights, no_compute, name, needle):
+    src = page(tmp_path / "page.png")
+    code, _, err = cli(capsys, "colorize", src, "-o", tmp_path / name, "--weights", weights)
+    assert code == 2 and needle in err and ".png" in err
+    assert not (tmp_path / name).exists()        # never silently a folder
+
+
+def test_cli_unwritable_output_before_compute(capsys, tmp_path, weights, no_compute):
+    src = page(tmp_path / "page.png")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a folder")
+    code, _, err = cli(capsys, "colorize", src, "-o", blocker / "out.png", "--weights", weights)
+    assert code == 2 and "cannot write" in err
+    taken = tmp_path / "out" / "page.png"        # a folder where the output goes
+    taken.mkdir(parents=True)
+    code, _, err = cli(capsys, "colorize", src, "-o", f"{tmp_path / 'out'}/", "--weights",
+                       weights, "--overwrite")
+    assert code == 2 and "page.png" in err and "folder" in err
+    code, _, err = cli(capsys, "colorize", src, "-o", tmp_path / "o.png", "--weights",
+                       weights, "--samples", "0")
+    assert code == 2 and "--samples" in err
+
+
+def test_cli_samples_beside_the_named_file(capsys, tmp_path, weights):
+    src = page(tmp_path / "page.png")
+    code, out, _ = cli(capsys, "colorize", src, "-o", tmp_path / "x.png", "--weights",
+                       weights, "--samples", "3")
+    assert code == 0
+    assert not (tmp_path / "x.png").exists()
+    for k in range(3):
+        with Image.open(tmp_path / f"x_{k}.png") as im:
+            assert im.size == (32, 24)
+    assert "colored 1 of 1 pages; 0 failed; 0 skipped" in out
+
+
+def test_cli_existing_outputs_policy(capsys, tmp_path, weights):
+    a, b = page(tmp_path / "a.png"), page(tmp_path / "b.png", 20, 28)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"keep me")
+    code, _, err = cli(capsys, "colorize", a, b, "-o", out, "--weights", weights)
+    assert code == 2 and "a.png" in err and "--overwrite" in err and "--skip-existing" in err
+    assert (out / "a.png").read_bytes() == b"keep me" and not (out / "b.png").exists()
+
+    code, stdout, _ = cli(capsys, "colorize", a, b, "-o", out, "--weights", weights,
+                          "--skip-existing", "--seed", "5")
+    assert code == 0 and "colored 1 of 2 pages; 0 failed; 1 skipped" in stdout
+    assert (out / "a.png").read_bytes() == b"keep me"
+    # page i draws from seed + i, skipped pages included
+    expect = Pipeline.from_pretrained(weights)(str(b), seed=6).image
+    with Image.open(out / "b.png") as im:
+        np.testing.assert_array_equal(np.array(im), expect)
+
+    code, stdout, _ = cli(capsys, "colorize", a, b, "-o", out, "--weights", weights,
+                          "--overwrite")
+    assert code == 0 and "colored 2 of 2 pages; 0 failed; 0 skipped" in stdout
+    with Image.open(out / "a.png") as im:
+        assert im.size == (32, 24)
+    with pytest.raises(SystemExit):     # one policy at a time
+        cli(capsys, "colorize", a, "-o", out, "--overwrite", "--skip-existing")
+
+
+def test_cli_failing_page_does_not_stop_the_run(capsys, tmp_path, weights):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    page(pages / "p1.png")
+    (pages / "p2.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    page(pages / "p3.png")
+    code, out, err = cli(capsys, "colorize", pages, "-o", tmp_path / "out", "--weights",
+                         weights)
+    assert code == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p1.png", "p3.png"]
+    lines = [ln for ln in err.splitlines() if "p2.png" in ln]
+    assert len(lines) == 1 and lines[0].startswith("fastcolor: error:")
+    assert "colored 2 of 3 pages; 1 failed; 0 skipped" in err
+
+
+def test_cli_ctrl_c_one_line_no_partial_file(capsys, tmp_path, weights, monkeypatch):
+    pages = [page(tmp_path / f"p{i}.png") for i in range(3)]
+    real_save = Image.Image.save
+    calls = []
+
+    def save_then_interrupt(self, fp, *args, **kwargs):
+        calls.append(fp)
+        real_save(self, fp, *args, **kwargs)
+        if len(calls) == 2:          # Ctrl-C while the second page is being written
+            with open(fp, "r+b") as f:
+                f.truncate(20)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", save_then_interrupt)
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, "colorize", *pages, "-o", out, "--weights", weights)
+    assert code == 130
+    assert err.strip().splitlines()[-1] == "interrupted: 1 of 3 pages written"
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png"]   # no partial p1.png
+
+
+def test_cli_outline_refuses_its_input(capsys, tmp_path):
+    src = page(tmp_path / "page.png")
+    before = src.read_bytes()
+    code, _, err = cli(capsys, "outline", src, "-o", src)
+    assert code == 2 and "is the input" in err
+    assert src.read_bytes() == before
+
+
+def test_cli_colorize_help_states_the_policy(capsys):
+    from fastcolor.cli import main
+    with pytest.raises(SystemExit):
+        main(["colorize", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for words in ("NAME_0.png", "--overwrite", "--skip-existing", "never an input file"):
+        assert words in text
