@@ -131,6 +131,44 @@ _REGISTRY: dict[str, BackendEntry] = {
 }
 
 
+def parse_device(device) -> torch.device:
+    """``device`` (a string or ``torch.device``) as a ``torch.device`` of a type fastcolor
+    runs on (``cpu``, ``cuda``, ``cuda:N``), present here or not; else ``InvalidInputError``."""
+    if not isinstance(device, (str, torch.device)):
+        raise InvalidInputError(f"device must be a string such as 'cpu' or 'cuda', got "
+                                f"{type(device).__name__} {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InvalidInputError(f"unknown device {str(device)!r}: use 'cpu', 'cuda' or "
+                                f"'cuda:N'") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidInputError(f"fastcolor does not run on device {str(dev)!r}: use 'cpu', "
+                                f"'cuda' or 'cuda:N'")
+    return dev
+
+
+def check_device(device) -> torch.device:
+    """``parse_device``, and the device is present: ``cuda`` needs a torch built with CUDA
+    that sees the GPU; else ``BackendUnavailableError`` saying what to pass instead."""
+    dev = parse_device(device)
+    if dev.type == "cpu":
+        return dev
+    if torch.version.cuda is None and torch.version.hip is None:
+        raise BackendUnavailableError(
+            f"device {str(dev)!r}: this torch {torch.__version__} is a CPU-only build; use "
+            f"device 'cpu' (CLI: --device cpu), or install a CUDA build of torch")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise BackendUnavailableError(
+            f"device {str(dev)!r}: torch sees no CUDA GPU here (driver, "
+            f"CUDA_VISIBLE_DEVICES); use device 'cpu' (CLI: --device cpu)")
+    if dev.index is not None and dev.index >= count:
+        raise BackendUnavailableError(
+            f"device {str(dev)!r}: torch sees {count} GPU(s), cuda:0..cuda:{count - 1}")
+    return dev
+
+
 def backend_unavailable_reason(name: str, device) -> str | None:
     """None if backend ``name`` can run on ``device`` here, else what is missing."""
     if name not in _REGISTRY:

@@ -135,12 +135,18 @@ class Pipeline:
     def __init__(self, model: FastcolorModel | None = None, *, backend: str = "auto",
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  weights_sha256: str | None = None, **backend_options):
+        from .backends import check_device, parse_device
         if dtype not in (torch.float32, torch.float64):
             raise InvalidInputError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        if model is not None and not isinstance(model, FastcolorModel):
+            raise InvalidInputError(
+                f"model must be a FastcolorModel or None, got {type(model).__name__}; to load "
+                f"a weights file use Pipeline.from_pretrained(path)")
         model = model if model is not None else FastcolorModel(FastcolorConfig())
-        self.device = torch.device(device)
+        device = parse_device(device)          # 'bogus' -> InvalidInputError
         self.dtype = dtype
-        self.backend = resolve_backend(backend, self.device, **backend_options)
+        self.backend = resolve_backend(backend, device, **backend_options)
+        self.device = check_device(device)     # CUDA asked for where there is none
         self.model = model.to(device=self.device, dtype=dtype).eval()
         self.config: FastcolorConfig = model.config
         self.weights_sha256 = weights_sha256
@@ -185,6 +191,12 @@ class Pipeline:
     def _load_outline(self, item, extract_outline) -> np.ndarray:
         """Anything the pipeline takes -> ink ``(H, W)`` float32 in [0, 1], 1 = ink."""
         if isinstance(item, torch.Tensor):
+            if item.is_meta or item.layout != torch.strided:
+                where = "on the meta device (it has no values)" if item.is_meta \
+                    else f"{item.layout} (not dense)"
+                raise InvalidInputError(
+                    f"an outline tensor must be a dense tensor with values; this one is "
+                    f"{where}: pass a dense CPU or CUDA tensor, a numpy array or a file")
             t = item.detach()
             if t.dim() == 3 and t.shape[0] == 1:
                 t = t[0]
@@ -202,9 +214,10 @@ class Pipeline:
             if not bool(torch.isfinite(t).all()) or float(t.min()) < 0 or float(t.max()) > 1:
                 raise InvalidInputError("an outline tensor must hold finite values in [0, 1]")
             return t.to(torch.float32).cpu().numpy()
-        if extract_outline not in ("auto", True, False):
+        if not (isinstance(extract_outline, (bool, np.bool_)) or (
+                isinstance(extract_outline, str) and extract_outline == "auto")):
             raise InvalidInputError(f"extract_outline must be 'auto', True or False, got {extract_outline!r}")
-        line_art = {"auto": "auto", True: False, False: True}[extract_outline]
+        line_art = "auto" if isinstance(extract_outline, str) else not bool(extract_outline)
         arr = load_image(item)
         return outline_mod.to_ink(outline_mod.extract(arr, line_art=line_art))
 

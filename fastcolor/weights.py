@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -40,6 +41,7 @@ def save_weights(model, path) -> str:
     """Write ``model`` (a ``FastcolorModel``) to ``path`` (.safetensors); return the sha256."""
     from safetensors.torch import save_file
 
+    check_path(path, "the weights file")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     check_finite(tensors)
     digest = tensors_sha256(tensors)
@@ -48,6 +50,13 @@ def save_weights(model, path) -> str:
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return digest
+
+
+def check_path(path, what: str) -> None:
+    """Raise ``InvalidInputError`` unless ``path`` is a ``str`` or ``os.PathLike``."""
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise InvalidInputError(f"{what} must be a path (str or pathlib.Path), got "
+                                f"{type(path).__name__} {path!r}")
 
 
 def check_finite(tensors: dict[str, torch.Tensor]) -> None:
@@ -62,6 +71,10 @@ def load_weights(path, expected_sha256: str | None = None):
     from safetensors import SafetensorError
     from safetensors import safe_open
 
+    check_path(path, "a weights file")
+    if expected_sha256 is not None and not isinstance(expected_sha256, str):
+        raise InvalidInputError(f"sha256 must be a hex string, got "
+                                f"{type(expected_sha256).__name__} {expected_sha256!r}")
     path = Path(path)
     if not path.is_file():
         raise WeightsNotFoundError(f"no weights file at {str(path)!r}")

@@ -354,3 +354,96 @@ def test_cli_colorize_help_states_the_policy(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for words in ("NAME_0.png", "--overwrite", "--skip-existing", "never an input file"):
         assert words in text
+
+
+# ---------------------------------------------------------------------------
+# 3. every error a user can cause is a FastcolorError
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe() -> Pipeline:
+    return Pipeline.random(FastcolorConfig.tiny(), seed=0, backend="reference")
+
+
+@pytest.mark.parametrize("device", ["bogus", "cuda:x", "meta", 123, None])
+def test_bad_device_is_invalid_input(device):
+    from fastcolor.errors import InvalidInputError
+    with pytest.raises(InvalidInputError, match="cpu"):
+        Pipeline.random(FastcolorConfig.tiny(), backend="reference", device=device)
+
+
+def test_cuda_where_there_is_none(monkeypatch):
+    from fastcolor.errors import BackendUnavailableError
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.version, "hip", None)
+    with pytest.raises(BackendUnavailableError, match="CPU-only build"):
+        Pipeline.random(FastcolorConfig.tiny(), backend="reference", device="cuda")
+    monkeypatch.setattr(torch.version, "cuda", "12.8")       # a CUDA build, no GPU seen
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(BackendUnavailableError, match="no CUDA GPU"):
+        Pipeline.random(FastcolorConfig.tiny(), backend="auto", device="cuda:0")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+@pytest.mark.parametrize("device, needle", [("cuda", "--device cpu"), ("bogus", "unknown device")])
+def test_cli_device_errors(capsys, tmp_path, weights, device, needle):
+    src = page(tmp_path / "page.png")
+    code, _, err = cli(capsys, "colorize", src, "-o", tmp_path / "o.png", "--weights",
+                       weights, "--device", device)
+    assert code == 2 and err.startswith("fastcolor: error:") and needle in err
+    assert err.count("\n") == 1
+
+
+def test_train_device_error(tmp_path):
+    from fastcolor.errors import InvalidInputError
+    from fastcolor.train.trainer import Run, TrainOptions
+    with pytest.raises(InvalidInputError, match="unknown device"):
+        Run(TrainOptions(data=str(tmp_path), out=str(tmp_path / "run"), device="bogus"))
+
+
+def test_weights_path_and_sha256_types(tmp_path, tiny_pipe):
+    from fastcolor.errors import InvalidInputError
+    with pytest.raises(InvalidInputError, match="path"):
+        Pipeline.from_pretrained(123)
+    with pytest.raises(InvalidInputError, match="path"):
+        Pipeline.from_pretrained(b"w.safetensors")
+    with pytest.raises(InvalidInputError, match="path"):
+        tiny_pipe.save_pretrained(None)
+    path = tmp_path / "w.safetensors"
+    tiny_pipe.save_pretrained(path)
+    with pytest.raises(InvalidInputError, match="sha256"):
+        Pipeline.from_pretrained(path, sha256=123)
+    with pytest.raises(InvalidInputError, match="FastcolorModel"):
+        Pipeline(str(path))
+
+
+def test_meta_and_sparse_tensors_are_refused(tiny_pipe):
+    from fastcolor.errors import InvalidInputError
+    with pytest.raises(InvalidInputError, match="meta device"):
+        tiny_pipe(torch.zeros(8, 8, device="meta"), seed=0)
+    with pytest.raises(InvalidInputError, match="meta device"):
+        tiny_pipe(torch.zeros(2, 1, 8, 8, device="meta"), seed=0)
+    with pytest.raises(InvalidInputError, match="not dense"):
+        tiny_pipe(torch.zeros(8, 8).to_sparse(), seed=0)
+
+
+def test_numpy_integers_and_bools(tiny_pipe):
+    from fastcolor.engines.ort_backend import session_options
+    from fastcolor.errors import InvalidInputError
+    ink = torch.zeros(12, 12)
+    np.testing.assert_array_equal(tiny_pipe(ink, seed=np.int64(3)).image,
+                                  tiny_pipe(ink, seed=3).image)
+    with pytest.raises(InvalidInputError, match="seed"):
+        tiny_pipe(ink, seed=True)
+    with pytest.raises(InvalidInputError, match="samples"):
+        tiny_pipe(ink, seed=0, samples=True)
+    # extract_outline: bools (numpy's too), never 1/0 taken for True/False
+    gray = small_drawing(20, 24)
+    r = tiny_pipe(gray, seed=0, extract_outline=np.bool_(False))
+    np.testing.assert_array_equal(r.image, tiny_pipe(gray, seed=0, extract_outline=False).image)
+    with pytest.raises(InvalidInputError, match="extract_outline"):
+        tiny_pipe(gray, seed=0, extract_outline=1)
+    assert session_options(np.int64(2)).intra_op_num_threads == 2
+    with pytest.raises(InvalidInputError, match="threads"):
+        session_options(True)

@@ -20,6 +20,7 @@ float32: a float64 pipeline is refused.
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 
@@ -61,9 +62,10 @@ def session_options(threads: int | None = None):
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, numbers.Integral) \
+                or threads < 1:
             raise InvalidInputError(f"threads must be a positive integer, got {threads!r}")
-        so.intra_op_num_threads = threads
+        so.intra_op_num_threads = int(threads)
     so.log_severity_level = 3   # errors only
     return so
 

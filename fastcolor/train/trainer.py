@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path, write_atomic
+from ..backends import check_device
 from ..config import FastcolorConfig
 from ..data.cache import load_split, read_index
 from ..errors import InvalidInputError
@@ -138,9 +139,7 @@ class Run:
         self.opts = opts
         self.dir = Path(opts.out)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.device = torch.device(opts.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise InvalidInputError("--device cuda: torch sees no CUDA device here")
+        self.device = check_device(opts.device)
         self.index = read_index(opts.data)
         self.config = self._resolve_config()
 
