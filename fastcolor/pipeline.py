@@ -26,6 +26,9 @@ from .backends import resolve_backend
 from .config import FastcolorConfig
 from .dlmm import check_temperature, sample_noise
 from .errors import InvalidInputError
+from .flats import (compose, find_ink, find_regions, hint_region_colors, ink_threshold,
+                    paint_regions, region_colors, region_is_background)
+from .flats.colors import region_samples
 from .imageio import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image, save_image
 from .models import FastcolorModel
 from .weights import DEFAULT_WEIGHTS, load_state_into, load_weights, save_weights
@@ -72,10 +75,17 @@ class Hints:
 class ColorizeResult:
     """One colored page.
 
-    image: uint8 ``(H, W, 3)``; lowres: uint8 ``(s, s, 3)`` (the low-res sample);
-    background_mask: bool ``(H, W)`` (all False without the detector);
+    image: uint8 ``(H, W, 3)``: the flats with the line art multiplied over them (or,
+    with ``flats=False``, the polished colors with the ink on top);
+    lowres: uint8 ``(s, s, 3)`` (the low-res sample, over the letterboxed page);
+    background_mask: bool ``(H, W)`` (all False without the detector; with flats, the
+    union of the background regions);
     background_color: the RGB painted on the background, or None when none was found;
-    outline: uint8 ``(H, W)``, 0 = ink; seed: the seed the noise was drawn from."""
+    outline: uint8 ``(H, W)``, 0 = ink; seed: the seed the noise was drawn from;
+    flats: uint8 ``(H, W, 3)``, every region its one color, no lines (None with
+    ``flats=False``); regions: int32 ``(H, W)`` region labels ``0..n-1`` (None with
+    ``flats=False`` and no hint strokes); region_colors: uint8 ``(n, 3)``, the color of
+    each region (``flats == region_colors[regions]``)."""
 
     image: np.ndarray
     lowres: np.ndarray
@@ -83,6 +93,9 @@ class ColorizeResult:
     background_color: tuple[int, int, int] | None
     outline: np.ndarray
     seed: int
+    flats: np.ndarray | None = None
+    regions: np.ndarray | None = None
+    region_colors: np.ndarray | None = None
     extras: dict = field(default_factory=dict, repr=False)
 
     def to_pil(self):
@@ -91,6 +104,26 @@ class ColorizeResult:
 
     def save(self, path) -> None:
         save_image(path, self.image)
+
+
+@dataclass
+class Page:
+    """One page on its way through the pipeline (step 1's output).
+
+    ink: float32 ``(H, W)`` in [0, 1], 1 = ink; gray: uint8 ``(H, W)``, the line art as
+    drawn (0 = ink); square: float32 ``(S, S)``, the ink letterboxed into the model's
+    square (padded with paper, never distorted); box: ``(top, left, h, w)`` of the page
+    inside the square; regions: int32 ``(H, W)`` flat regions (None when not needed);
+    region_ink: bool ``(H, W)``, the ink the regions were cut by; strokes: uint8 RGBA
+    ``(H, W, 4)`` page-sized hint strokes, or None."""
+
+    ink: np.ndarray
+    gray: np.ndarray
+    square: np.ndarray
+    box: tuple[int, int, int, int]
+    regions: np.ndarray | None = None
+    region_ink: np.ndarray | None = None
+    strokes: np.ndarray | None = None
 
 
 def parse_color(color) -> tuple[int, int, int]:
@@ -121,6 +154,29 @@ def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
     shrink = width * height < arr.shape[0] * arr.shape[1]
     return cv2.resize(arr, (width, height),
                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def letterbox(image: np.ndarray, size: int, nearest: bool = False):
+    """``image`` ``(H, W)`` or ``(H, W, C)`` fitted undistorted into ``size x size``: the
+    longer side scaled to ``size`` (area average / bilinear, or ``nearest`` for layers
+    whose colors must stay exact), centered, the rest zeros (paper for an ink map,
+    transparent for RGBA). Returns ``(square, (top, left, h, w))``, the box the image
+    fills inside the square."""
+    H, W = image.shape[:2]
+    longer = max(H, W)
+    h, w = max(1, round(H * size / longer)), max(1, round(W * size / longer))
+    top, left = (size - h) // 2, (size - w) // 2
+    square = np.zeros((size, size) + image.shape[2:], image.dtype)
+    fitted = cv2.resize(image, (w, h), interpolation=cv2.INTER_NEAREST) if nearest \
+        else _resize(image, w, h)
+    square[top:top + h, left:left + w] = fitted.reshape((h, w) + image.shape[2:])
+    return square, (top, left, h, w)
+
+
+def to_uint8_rgb(colors: torch.Tensor) -> np.ndarray:
+    """Colors ``(3, h, w)`` in [-1, 1] -> uint8 ``(h, w, 3)`` (the model's 8-bit levels)."""
+    return torch.round((colors + 1) * 127.5).clamp(0, 255).to(torch.uint8) \
+        .permute(1, 2, 0).cpu().numpy()
 
 
 class Pipeline:
@@ -221,12 +277,15 @@ class Pipeline:
         arr = load_image(item)
         return outline_mod.to_ink(outline_mod.extract(arr, line_art=line_art))
 
-    def _hints_tensor(self, hints, count: int):
+    def _lowres_hints(self, page: Page, hints, count: int):
+        """``Hints`` as given, or the low-res grid of the regions the page's hint strokes
+        color (letterboxed like the page) -> (colors (n, 3, s, s) in [-1, 1], mask
+        (n, s, s)), or (None, None)."""
+        s = self.config.lowres_size
+        if page.strokes is not None:
+            hints = Hints.from_image(self._hinted_regions_square(page), s)
         if hints is None:
             return None, None
-        s = self.config.lowres_size
-        if not isinstance(hints, Hints):
-            hints = Hints.from_image(hints, s)
         hints.validate(s)
         colors = torch.from_numpy(np.ascontiguousarray(hints.colors))  # any strides
         colors = colors.permute(2, 0, 1).to(self.dtype) / 127.5 - 1
@@ -234,11 +293,42 @@ class Pipeline:
         return (colors.unsqueeze(0).expand(count, -1, -1, -1).to(self.device),
                 mask.unsqueeze(0).expand(count, -1, -1).to(self.device))
 
+    def _hinted_regions_square(self, page: Page) -> np.ndarray:
+        """RGBA ``(S, S, 4)``: the regions the strokes touch filled with their color,
+        transparent elsewhere, letterboxed into the model's square."""
+        regions, colors = hint_region_colors(page.regions, page.strokes)
+        layer = np.zeros((int(page.regions.max()) + 1, 4), np.uint8)
+        layer[regions, :3] = colors
+        layer[regions, 3] = 255
+        return letterbox(layer[page.regions], self.config.image_size, nearest=True)[0]
+
+    def _page_strokes(self, hints, shape) -> np.ndarray | None:
+        """A page-sized RGBA stroke layer from ``hints`` (None for ``Hints`` / None)."""
+        if hints is None or isinstance(hints, Hints):
+            return None
+        arr = load_image(hints)
+        if arr.ndim != 3 or arr.shape[2] != 4:
+            raise InvalidInputError("a hint image must be RGBA: opaque pixels are the hints")
+        if arr.dtype != np.uint8:
+            scale = 65535.0 if arr.dtype == np.uint16 else 1.0
+            arr = np.clip(np.rint(arr.astype(np.float32) / scale * 255), 0, 255).astype(np.uint8)
+        H, W = shape
+        h, w = arr.shape[:2]
+        if (h, w) != (H, W):
+            if abs(h * W - w * H) > max(h, w, H, W):      # not the page's shape
+                raise InvalidInputError(
+                    f"the hint image is {w} x {h} but the page is {W} x {H}: draw the hint "
+                    "strokes on a transparent layer of the page's size (or its shape), or "
+                    "pass low-res fastcolor.Hints")
+            arr = cv2.resize(arr, (W, H), interpolation=cv2.INTER_NEAREST)
+        return arr
+
     # ---- the pipeline ---------------------------------------------------------------
     @torch.no_grad()
     def __call__(self, images, *, seed: int | None = None, samples: int = 1, hints=None,
                  background=None, detect_background: bool = True, temperature: float = 1.0,
-                 threshold: float = 0.5, extract_outline="auto"):
+                 threshold: float = 0.5, extract_outline="auto", flats: bool = True,
+                 gap: int | None = None, min_area: int | None = None):
         """Color one page or a list of pages.
 
         images: a path, PIL image, numpy array (gray/RGB/RGBA, uint8/uint16/float in
@@ -246,9 +336,16 @@ class Pipeline:
         outline tensor (H, W) or (1, H, W) in [0, 1] with 1 = ink; or a list of these;
         a (B, 1, H, W) outline tensor counts as a list of B outlines.
         seed: image ``i`` of a list draws its noise from ``seed + i`` (None: a random seed,
-        recorded in the result). samples: variants per image. hints: ``Hints`` or an RGBA
-        hint image. background: RGB for the detected background (default: its mean
-        low-res color). detect_background=False: the paper's ablation (no detector).
+        recorded in the result). samples: variants per image.
+        hints: an RGBA image of the page's size (or shape): strokes or dots on a
+        transparent layer; every region a stroke touches takes that stroke's color
+        exactly, and the hinted regions condition the low-res sample; or low-res
+        ``Hints`` (a color per cell of the ``s x s`` grid over the letterboxed page).
+        background: RGB for the detected background (default: its mean low-res color).
+        detect_background=False: the paper's ablation (no detector).
+        flats: every closed region of the line art one color (``fastcolor.flats``; ``gap``
+        and ``min_area`` as in ``fastcolor.flats.find_regions``); False: the polished
+        colors as they are (soft).
 
         Returns a ``ColorizeResult`` (one image, samples=1), a list of ``samples`` results
         (one image), or a list of those (a list of images)."""
@@ -261,8 +358,9 @@ class Pipeline:
         items = [images] if single else list(images)
         if not items:
             raise InvalidInputError("no images given")
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
             raise InvalidInputError(f"samples must be an integer >= 1, got {samples!r}")
+        samples = int(samples)
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little")
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
@@ -278,73 +376,173 @@ class Pipeline:
         if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
                 or not 0 < threshold < 1:
             raise InvalidInputError(f"threshold must be in (0, 1), got {threshold!r}")
+        if not isinstance(flats, (bool, np.bool_)):
+            raise InvalidInputError(f"flats must be True or False, got {flats!r}")
+        for name, value in (("gap", gap), ("min_area", min_area)):
+            if value is not None and (isinstance(value, bool) or
+                                      not isinstance(value, numbers.Integral) or value < 0):
+                raise InvalidInputError(f"{name} must be an integer >= 0 or None, got {value!r}")
         bg_rgb = None if background is None else parse_color(background)
-        hint_colors, hint_mask = self._hints_tensor(hints, samples)
-
+        if isinstance(hints, Hints):
+            hints.validate(self.config.lowres_size)
+        options = dict(samples=samples, hints=hints, bg_rgb=bg_rgb,
+                       detect_background=detect_background, temperature=temperature,
+                       threshold=threshold, flats=bool(flats), gap=gap, min_area=min_area)
         results = []
         for i, item in enumerate(items):
-            ink = self._load_outline(item, extract_outline)
-            results.append(self._colorize_one(ink, seed + i, samples, hint_colors, hint_mask,
-                                              bg_rgb, detect_background, temperature, threshold))
+            page = self._prepare(item, extract_outline, **options)
+            results.append(self._colorize_page(page, seed + i, **options))
         results = [r[0] if samples == 1 else r for r in results]
         return results[0] if single else results
 
-    def _colorize_one(self, ink, seed, samples, hint_colors, hint_mask, bg_rgb,
-                      detect_background, temperature, threshold):
-        cfg, model = self.config, self.model
-        S, s = cfg.image_size, cfg.lowres_size
-        H, W = ink.shape
-        small = np.clip(_resize(ink, S, S), 0, 1)
-        outline_t = torch.from_numpy(small).to(self.device, self.dtype)[None, None]
-        outline_t = outline_t.expand(samples, -1, -1, -1).contiguous()
-
-        cond = self.backend.condition(model.lowres, outline_t)
-        gen = torch.Generator().manual_seed(seed)
-        noise = sample_noise(samples, cfg.pixelcnn.mixtures, s, s, generator=gen,
-                             dtype=self.dtype, device=self.device)
-        lowres = self.backend.generate(model.lowres.pixelcnn, cond, noise=noise,
-                                       hints=hint_colors, hint_mask=hint_mask,
-                                       temperature=temperature)
-        up = F.interpolate(lowres, size=(S, S), mode="bilinear", align_corners=False)
-
-        if detect_background:
-            prob = self.backend.detect(model.detector, outline_t, up)   # (n, 1, S, S)
-            mask = prob > threshold
-            area = mask.sum(dim=(2, 3))                                 # (n, 1)
-            mean = (up * mask).sum(dim=(2, 3)) / area.clamp(min=1)      # (n, 3)
-            if bg_rgb is not None:
-                mean = torch.tensor(bg_rgb, dtype=self.dtype, device=self.device) / 127.5 - 1
-                mean = mean.expand(samples, 3)
-            bg = torch.round((mean + 1) * 127.5) / 127.5 - 1            # an exact 8-bit color
-            colors = torch.where(mask, bg[:, :, None, None], up)
-        else:
-            prob = torch.zeros(samples, 1, S, S, dtype=self.dtype, device=self.device)
-            mask = prob > threshold
-            area = mask.sum(dim=(2, 3))
-            bg = None
-            colors = up
-        polished = self.backend.polish(model.polisher, outline_t, colors, mask.to(self.dtype))
-
-        polished_np = ((polished + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
-        prob_np = prob[:, 0].float().cpu().numpy()
-        lowres_np = torch.round((lowres + 1) * 127.5).clamp(0, 255).to(torch.uint8)
-        lowres_np = lowres_np.permute(0, 2, 3, 1).cpu().numpy()
-        outline_u8 = np.clip(np.rint((1 - ink) * 255), 0, 255).astype(np.uint8)
-        paper = (1.0 - ink)[..., None]
+    def _colorize_page(self, page: Page, seed: int, *, samples, hints, bg_rgb,
+                       detect_background, temperature, threshold, flats, **_):
+        """Steps 2-7 for one prepared page -> ``samples`` results."""
+        outline = self._condition_input(page, samples)
+        cond = self._condition(outline)                                          # 2
+        lowres = self._generate(cond, seed, page, hints, temperature)            # 3
+        colors, prob, mask, bg = self._detect(outline, lowres, bg_rgb,           # 4
+                                              detect_background, threshold)
+        polished = self._polish(outline, colors, mask)                           # 5
         out = []
         for n in range(samples):
-            color = _resize(polished_np[n], W, H)
-            bg_mask = _resize(prob_np[n], W, H) > threshold if detect_background \
-                else np.zeros((H, W), bool)
-            bg_color = None
-            if bg is not None and int(area[n, 0]) > 0:
-                bg_color = tuple(int(v) for v in torch.round((bg[n] + 1) * 127.5).tolist())
-                color[bg_mask] = np.asarray(bg_color, np.float32) / 255.0
-            image = np.clip(np.rint(color * paper * 255), 0, 255).astype(np.uint8)
-            out.append(ColorizeResult(image=image, lowres=lowres_np[n], background_mask=bg_mask,
-                                      background_color=bg_color, outline=outline_u8, seed=seed,
-                                      extras={"sample_index": n}))
+            field, bgprob = self._crop(page, polished[n], prob[n, 0])
+            bg_color = self._background_color(bg, mask, n)
+            if flats:
+                palette, is_bg = self._flats(page, field, bgprob, bg_color,     # 6
+                                             detect_background, threshold)
+                result = self._compose_flats(page, palette, is_bg, bg_color)     # 7
+            else:
+                result = self._compose_soft(page, field, bgprob, bg_color,      # 7
+                                            detect_background, threshold)
+            result.lowres, result.seed = self._lowres_u8(lowres[n]), seed
+            result.extras = {"sample_index": n}
+            out.append(result)
         return out
+
+    # ---- 1. prepare ---------------------------------------------------------------------
+    def _prepare(self, item, extract_outline, *, hints, flats, gap, min_area, **_) -> Page:
+        """Load the page, letterbox it into the model's square and, when flats or hint
+        strokes need them, find its regions."""
+        ink = self._load_outline(item, extract_outline)
+        gray = np.clip(np.rint((1 - ink) * 255), 0, 255).astype(np.uint8)
+        square, box = letterbox(ink, self.config.image_size)
+        page = Page(ink=ink, gray=gray, square=np.clip(square, 0, 1), box=box)
+        page.strokes = self._page_strokes(hints, ink.shape)
+        if flats or page.strokes is not None:
+            threshold = ink_threshold(gray)
+            page.region_ink = find_ink(gray, threshold)
+            page.regions = find_regions(gray, gap=gap, min_area=min_area, threshold=threshold)
+        return page
+
+    def _condition_input(self, page: Page, samples: int) -> torch.Tensor:
+        outline = torch.from_numpy(page.square).to(self.device, self.dtype)[None, None]
+        return outline.expand(samples, -1, -1, -1).contiguous()
+
+    # ---- 2. condition -------------------------------------------------------------------
+    def _condition(self, outline: torch.Tensor) -> torch.Tensor:
+        """Outline ``(n, 1, S, S)`` -> conditioning features ``(n, C, s, s)``."""
+        return self.backend.condition(self.model.lowres, outline)
+
+    # ---- 3. generate --------------------------------------------------------------------
+    def _generate(self, cond, seed, page, hints, temperature) -> torch.Tensor:
+        """The low-res sample ``(n, 3, s, s)`` in [-1, 1] from the seed's noise."""
+        cfg, n = self.config, cond.shape[0]
+        s = cfg.lowres_size
+        hint_colors, hint_mask = self._lowres_hints(page, hints, n)
+        gen = torch.Generator().manual_seed(seed)
+        noise = sample_noise(n, cfg.pixelcnn.mixtures, s, s, generator=gen,
+                             dtype=self.dtype, device=self.device)
+        return self.backend.generate(self.model.lowres.pixelcnn, cond, noise=noise,
+                                     hints=hint_colors, hint_mask=hint_mask,
+                                     temperature=temperature)
+
+    # ---- 4. detect ----------------------------------------------------------------------
+    def _detect(self, outline, lowres, bg_rgb, detect_background, threshold):
+        """Background probability and mask ``(n, 1, S, S)``; the colors the polisher
+        gets (the upsampled low-res with the background one 8-bit color ``bg``
+        ``(n, 3)`` in [-1, 1], or None without the detector)."""
+        S = self.config.image_size
+        n = lowres.shape[0]
+        up = F.interpolate(lowres, size=(S, S), mode="bilinear", align_corners=False)
+        if not detect_background:
+            prob = torch.zeros(n, 1, S, S, dtype=self.dtype, device=self.device)
+            return up, prob, prob > threshold, None
+        prob = self.backend.detect(self.model.detector, outline, up)
+        mask = prob > threshold
+        mean = (up * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3)).clamp(min=1)
+        if bg_rgb is not None:
+            mean = torch.tensor(bg_rgb, dtype=self.dtype, device=self.device) / 127.5 - 1
+            mean = mean.expand(n, 3)
+        bg = torch.round((mean + 1) * 127.5) / 127.5 - 1                # an exact 8-bit color
+        return torch.where(mask, bg[:, :, None, None], up), prob, mask, bg
+
+    @staticmethod
+    def _background_color(bg, mask, n: int):
+        if bg is None or not bool(mask[n].any()):
+            return None
+        return tuple(int(v) for v in torch.round((bg[n] + 1) * 127.5).tolist())
+
+    # ---- 5. polish ----------------------------------------------------------------------
+    def _polish(self, outline, colors, mask) -> torch.Tensor:
+        """Polished colors ``(n, 3, S, S)`` in [-1, 1]."""
+        return self.backend.polish(self.model.polisher, outline, colors, mask.to(self.dtype))
+
+    @staticmethod
+    def _crop(page: Page, polished, prob):
+        """The page's part of the square: RGB float32 ``(h, w, 3)`` in [0, 1] and the
+        background probability ``(h, w)``."""
+        top, left, h, w = page.box
+        rgb = ((polished[:, top:top + h, left:left + w] + 1) / 2).clamp(0, 1)
+        return (rgb.permute(1, 2, 0).float().cpu().numpy(),
+                prob[top:top + h, left:left + w].float().cpu().numpy())
+
+    # ---- 6. flats -----------------------------------------------------------------------
+    def _flats(self, page: Page, colors, prob, bg_color, detect_background, threshold):
+        """One color per region -> (palette uint8 ``(n, 3)``, background regions bool
+        ``(n,)``): the robust color of its polished pixels; background regions the one
+        background color; regions hint strokes touch exactly the stroke's color."""
+        n = int(page.regions.max()) + 1
+        regions, (rgb, bgprob) = region_samples(page.regions, page.region_ink, [colors, prob])
+        palette = region_colors(regions, rgb, n)
+        is_bg = np.zeros(n, bool)
+        if detect_background and bg_color is not None:
+            is_bg = region_is_background(regions, bgprob, n, threshold)
+            palette[is_bg] = bg_color
+        if page.strokes is not None:
+            hinted, hint_colors = hint_region_colors(page.regions, page.strokes)
+            palette[hinted] = hint_colors
+            is_bg[hinted] = False
+        return palette, is_bg
+
+    # ---- 7. compose ---------------------------------------------------------------------
+    @staticmethod
+    def _compose_flats(page: Page, palette, is_bg, bg_color) -> ColorizeResult:
+        flats = paint_regions(page.regions, palette)
+        bg_mask = is_bg[page.regions]
+        return ColorizeResult(image=compose(flats, page.gray), lowres=None,
+                              background_mask=bg_mask,
+                              background_color=bg_color if is_bg.any() else None,
+                              outline=page.gray, seed=0, flats=flats, regions=page.regions,
+                              region_colors=palette)
+
+    @staticmethod
+    def _compose_soft(page: Page, colors, prob, bg_color, detect_background,
+                      threshold) -> ColorizeResult:
+        H, W = page.ink.shape
+        color = _resize(colors, W, H)
+        bg_mask = _resize(prob, W, H) > threshold if detect_background \
+            else np.zeros((H, W), bool)
+        if bg_color is not None:
+            color[bg_mask] = np.asarray(bg_color, np.float32) / 255.0
+        image = np.clip(np.rint(color * (1.0 - page.ink)[..., None] * 255), 0, 255)
+        return ColorizeResult(image=image.astype(np.uint8), lowres=None,
+                              background_mask=bg_mask, background_color=bg_color,
+                              outline=page.gray, seed=0, regions=page.regions)
+
+    @staticmethod
+    def _lowres_u8(lowres) -> np.ndarray:
+        return to_uint8_rgb(lowres)
 
     def __repr__(self) -> str:
         return (f"Pipeline(backend={self.backend.name!r}, device={str(self.device)!r}, "

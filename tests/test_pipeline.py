@@ -409,11 +409,22 @@ def test_hints_from_rgba_image(pipe, tmp_path):
     assert (hints.colors[:, : s // 2] == (200, 30, 90)).all()
     r = pipe(HOUSE, seed=0, hints=hints)
     assert (r.lowres[:, : s // 2] == (200, 30, 90)).all()
-    # the pipeline also takes the image itself, a PIL image or a path
+
+
+def test_hint_strokes_as_array_pil_or_path(pipe, tmp_path):
+    """A page-sized RGBA stroke layer: the array, a PIL image or a path give one result."""
+    strokes = np.zeros((288, 384, 4), np.uint8)
+    strokes[150:160, 40:60] = (200, 30, 90, 255)
+    r = pipe(HOUSE, seed=0, hints=strokes)
     path = tmp_path / "hints.png"
-    Image.fromarray(rgba, "RGBA").save(path)
-    for h in (rgba, Image.fromarray(rgba, "RGBA"), path, str(path)):
-        np.testing.assert_array_equal(pipe(HOUSE, seed=0, hints=h).lowres, r.lowres)
+    Image.fromarray(strokes, "RGBA").save(path)
+    for h in (Image.fromarray(strokes, "RGBA"), path, str(path)):
+        np.testing.assert_array_equal(pipe(HOUSE, seed=0, hints=h).image, r.image)
+
+
+def test_hint_image_of_another_shape_is_refused(pipe):
+    with pytest.raises(InvalidInputError, match="page's size"):
+        pipe(HOUSE, seed=0, hints=np.zeros((64, 64, 4), np.uint8))
 
 
 def test_hints_from_image_needs_rgba(pipe):
