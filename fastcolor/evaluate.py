@@ -19,6 +19,11 @@ low-res sample either way), and measured:
   ``fastcolor_true_background`` is fastcolor given the true background color (what
   ``colorize --background R,G,B`` does), i.e. the error left once a user picks the
   background color;
+- **flat share**: of the closed regions of the outline (4-connected paper components of
+  at least 64 pixels, no gap closing), the share of their area whose color is the
+  region's most frequent output color: 1.0 when every region comes out one flat color.
+  For fastcolor (flats, the default), ``fastcolor_soft`` (``flats=False``: the polished
+  colors as they are, the output before flats) and the run without the detector;
 - **ink preserved**: the fraction of ink pixels (outline value 0) that stay black (0, 0,
   0) in the output: must be 1.0;
 - **time**: seconds per image (the run with the detector, after one warm-up run).
@@ -138,6 +143,26 @@ def ink_preserved(image: np.ndarray, outline: np.ndarray) -> float | None:
     return float((image[ink].max(axis=1) == 0).sum()) / n
 
 
+def flat_share(image: np.ndarray, outline: np.ndarray, min_area: int = 64) -> float | None:
+    """Share of the area of the outline's closed regions (4-connected components of the
+    paper pixels ``outline > 127`` with at least ``min_area`` pixels; counted on their
+    clean paper, ``outline >= 250``) whose color in the uint8 RGB ``image`` is its
+    region's most frequent color; None without such regions."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((outline > 127).astype(np.uint8),
+                                                           connectivity=4)
+    big = np.zeros(n, bool)
+    big[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    inside = big[labels] & (outline >= 250)      # anti-aliased edges show the line, not the fill
+    if not inside.any():
+        return None
+    rgb = image[inside].astype(np.int64)
+    keys = labels[inside].astype(np.int64) << 24 | rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2]
+    values, counts = np.unique(keys, return_counts=True)
+    modal = np.zeros(n, np.int64)
+    np.maximum.at(modal, values >> 24, counts)
+    return float(modal.sum() / inside.sum())
+
+
 def lay_ink(color: np.ndarray, outline: np.ndarray) -> np.ndarray:
     """The pipeline's last step: ``color * (1 - ink)`` with ``ink = 1 - outline / 255``."""
     paper = outline.astype(np.float32)[..., None] / 255
@@ -219,8 +244,9 @@ def folder_items(folder, limit: int | None = None) -> tuple[list[Item], np.ndarr
     return items, mean
 
 
-METHODS = ("fastcolor", "fastcolor_no_detector", "white", "mean_color", "lowres_upsampled",
-           "fastcolor_true_background")
+METHODS = ("fastcolor", "fastcolor_soft", "fastcolor_no_detector", "white", "mean_color",
+           "lowres_upsampled", "fastcolor_true_background")
+FLAT_SHARE_OF = ("fastcolor", "fastcolor_soft", "fastcolor_no_detector")
 
 
 def _mean(values) -> float | None:
@@ -237,6 +263,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
     std_ab = {"with_detector": [], "without_detector": []}
     ink = {"with_detector": [], "without_detector": []}
     times, iou = [], []
+    flat = {m: [] for m in FLAT_SHARE_OF}
     it = items
     if progress:
         from tqdm import tqdm
@@ -251,9 +278,12 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         times.append(time.perf_counter() - t0)
         nodet = pipe(item.outline, seed=seed + i, extract_outline=False,
                      temperature=temperature, detect_background=False)
+        soft = pipe(item.outline, seed=seed + i, extract_outline=False,
+                    temperature=temperature, flats=False)
         low = cv2.resize(det.lowres, (W, H), interpolation=cv2.INTER_LINEAR)
         outputs = {
-            "fastcolor": det.image, "fastcolor_no_detector": nodet.image,
+            "fastcolor": det.image, "fastcolor_soft": soft.image,
+            "fastcolor_no_detector": nodet.image,
             "white": lay_ink(np.full((H, W, 3), 255, np.uint8), item.outline),
             "mean_color": lay_ink(np.broadcast_to(mean_rgb, (H, W, 3)), item.outline),
             "lowres_upsampled": lay_ink(low, item.outline),
@@ -277,6 +307,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
             spread[key].append(None if s is None else s["spread"])
             if key in std_ab and s is not None:
                 std_ab[key].append((s["std_a"], s["std_b"]))
+        for m in FLAT_SHARE_OF:
+            flat[m].append(flat_share(outputs[m], item.outline))
         ink["with_detector"].append(ink_preserved(det.image, item.outline))
         ink["without_detector"].append(ink_preserved(nodet.image, item.outline))
         truth = item.background
@@ -303,6 +335,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         "ciede2000": ciede,
         "ciede2000_background": {m: _mean(per[m]["bg"]) for m in METHODS},
         "ciede2000_foreground": {m: _mean(per[m]["fg"]) for m in METHODS},
+        "flat_share": {m: _mean(v) for m, v in flat.items()},
         "ink_preserved": {k: _mean(v) for k, v in ink.items()},
         "ink_preserved_min": {k: (min(x for x in v if x is not None)
                                   if any(x is not None for x in v) else None)
@@ -349,6 +382,8 @@ def format_table(r: dict) -> str:
                      f"{_fmt(r['ciede2000_background'][m], 2):>8s} "
                      f"{_fmt(r['ciede2000_foreground'][m], 2):>8s}")
     ink = r["ink_preserved"]
+    lines += ["", "flat share (area of closed regions in one color, 1 = flat)"]
+    lines += [f"  {m:26s} {_fmt(v)}" for m, v in r.get("flat_share", {}).items()]
     lines += ["",
               f"ink preserved      with detector {_fmt(ink['with_detector'], 4)}, without "
               f"{_fmt(ink['without_detector'], 4)} (must be 1.0)",

@@ -11,7 +11,8 @@ from fastcolor.cli import main
 from fastcolor.config import FastcolorConfig
 from fastcolor.data.build import build_dataset
 from fastcolor.evaluate import (METHODS, chroma_spread, ciede2000, estimate_background,
-                                evaluate, folder_items, ink_preserved, lay_ink, rgb_to_lab)
+                                evaluate, flat_share, folder_items, ink_preserved, lay_ink,
+                                rgb_to_lab)
 from fastcolor.figure import COLUMNS, render_grid
 from fastcolor.pipeline import Pipeline
 
@@ -108,6 +109,21 @@ def test_ink_preserved_metric():
     assert (lay_ink(np.full((6, 6, 3), 200, np.uint8), outline)[2] == 0).all()
 
 
+def test_flat_share_metric():
+    outline = np.full((20, 40), 255, np.uint8)
+    outline[:, 20] = 0                                   # two regions of 20 x 20 and 20 x 19
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[:, :20] = (10, 20, 30)
+    img[:, 21:] = (50, 60, 70)
+    assert flat_share(img, outline) == 1.0
+    img[:10, :20] = (11, 20, 30)                         # half of the left region off by a level
+    assert flat_share(img, outline) == pytest.approx((200 + 380) / 780)
+    img[5, 5] = 7                                        # an anti-aliased edge is not counted
+    outline[5, 5] = 200
+    assert flat_share(img, outline) == pytest.approx((200 + 380) / 779)
+    assert flat_share(img, outline, min_area=1000) is None
+
+
 def test_pipeline_preserves_ink_with_and_without_detector():
     pipe = Pipeline.random(FastcolorConfig.tiny(), seed=1)
     outline = np.full((30, 40), 255, np.uint8)
@@ -154,6 +170,8 @@ def test_evaluate_on_cache_items(setup):
     assert set(r["ciede2000"]) == set(METHODS)
     assert all(v is not None and v >= 0 for v in r["ciede2000"].values())
     assert r["ink_preserved"] == {"with_detector": 1.0, "without_detector": 1.0}
+    flat = r["flat_share"]
+    assert flat["fastcolor"] > 0.97 and flat["fastcolor"] > flat["fastcolor_soft"]
     # the true background, shrunk by a pixel, is flat in the ground truth
     assert r["background_chroma_spread"]["ground_truth"] < 0.5
     assert r["targets"]["ink_preserved_is_1"]
