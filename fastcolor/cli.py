@@ -5,7 +5,8 @@
     fastcolor outline IN -o OUT.png
     fastcolor colorize IN... -o OUT [--overwrite | --skip-existing] [--weights W] [--seed N] [--samples N]
                        [--background R,G,B] [--hints HINTS.png] [--temperature T]
-                       [--no-detect-background] [--backend NAME] [--size MAX_SIDE]
+                       [--no-detect-background] [--no-flats] [--gap PX] [--min-area PX]
+                       [--backend NAME] [--size MAX_SIDE]
     fastcolor info [--weights W]
     fastcolor data build --out DIR [--size S] [--panels N] [--val-panels M] [--seed N]
     fastcolor train --data DIR --out RUN_DIR [--stage lowres|detector|polisher|all]
@@ -147,7 +148,6 @@ def cmd_colorize(args) -> int:
     """Color every input; see the ``colorize`` help for where outputs go and the policy
     for existing ones. Page i always draws from ``--seed + i`` (also when pages before
     it are skipped), so a rerun with ``--skip-existing`` gives what one run would."""
-    from .pipeline import Hints
     inputs = _expand_inputs(args.inputs)
     _check_colorize_options(args, len(inputs))
     outputs = _output_paths(inputs, args.output, args.samples)
@@ -164,7 +164,7 @@ def cmd_colorize(args) -> int:
     bar = None
     try:
         pipe = _pipeline(args)
-        hints = Hints.from_image(args.hints, pipe.config.lowres_size) if args.hints else None
+        hints = _hint_strokes(args.hints) if args.hints else None
         if total > 1:
             from tqdm import tqdm
             bar = tqdm(total=total, desc="colorize", unit="image", file=sys.stderr)
@@ -198,6 +198,16 @@ def cmd_colorize(args) -> int:
     return 1 if failed else 0
 
 
+def _hint_strokes(path):
+    """``--hints``: the RGBA stroke layer, checked once before the first page."""
+    from .imageio import load_image
+    arr = load_image(path)
+    if arr.ndim != 3 or arr.shape[2] != 4:
+        raise InvalidInputError(f"--hints {str(path)!r} must be an RGBA image: strokes or dots "
+                                "on a transparent layer of the page's size")
+    return arr
+
+
 def _tell(bar, line: str) -> None:
     """One line on stderr, below the progress bar if there is one."""
     if bar is None:
@@ -212,7 +222,8 @@ def _colorize_page(pipe, args, src: Path, dsts: list[Path], keep: set, *, seed: 
     image = str(src) if args.size is None else _fit_size(src, args.size)
     result = pipe(image, seed=seed, samples=args.samples, hints=hints,
                   background=args.background, temperature=args.temperature,
-                  detect_background=not args.no_detect_background)
+                  detect_background=not args.no_detect_background, flats=not args.no_flats,
+                  gap=args.gap, min_area=args.min_area)
     for res, dst in zip(result if args.samples > 1 else [result], dsts):
         if dst not in keep:
             res.save(dst)
@@ -407,10 +418,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--samples", type=int, default=1, help="variants per image")
     c.add_argument("--background", default=None, help="background color: R,G,B or #rrggbb")
-    c.add_argument("--hints", default=None, help="RGBA image whose opaque pixels are hints")
+    c.add_argument("--hints", default=None, metavar="STROKES.png",
+                   help="RGBA layer of the page's size: every region an opaque stroke "
+                        "touches takes that stroke's color exactly")
     c.add_argument("--temperature", type=float, default=1.0)
     c.add_argument("--no-detect-background", action="store_true",
                    help="skip the background detector (the paper's ablation)")
+    c.add_argument("--no-flats", action="store_true",
+                   help="keep the polished colors as they are (soft) instead of one flat "
+                        "color per closed region of the line art")
+    c.add_argument("--gap", type=int, default=None, metavar="PX",
+                   help="close line gaps up to PX pixels where a stroke ends (default: 4, "
+                        "more on pages over 1200 px: about 1/300 of the longer side)")
+    c.add_argument("--min-area", type=int, default=None, metavar="PX",
+                   help="merge regions smaller than PX pixels into a neighbour (default: "
+                        "16, or 1/40000 of the page on large pages)")
     c.add_argument("--size", type=int, default=None, metavar="MAX_SIDE",
                    help="largest side of the output in pixels: bigger inputs are shrunk "
                         "first (default: the input's size; the model always works at its "

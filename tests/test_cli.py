@@ -156,8 +156,8 @@ def test_colorize_samples(capsys, tmp_path, weights):
 
 def test_colorize_options(capsys, tmp_path, weights):
     src = png(tmp_path / "page.png", small_drawing())
-    hints = np.zeros((16, 16, 4), np.uint8)
-    hints[:8] = (0, 0, 255, 255)
+    hints = np.zeros((40, 56, 4), np.uint8)                 # a stroke layer of the page's size
+    hints[18:22, 10:14] = (0, 0, 255, 255)
     hint_path = png(tmp_path / "hint_input.png", hints)
     runs = {
         "bg": ["--background", "255,0,0"],
@@ -167,6 +167,8 @@ def test_colorize_options(capsys, tmp_path, weights):
         "t0": ["--temperature", "0"],
         "hints": ["--hints", hint_path],
         "backend": ["--backend", "reference"],
+        "soft": ["--no-flats"],
+        "gaps": ["--gap", "0", "--min-area", "0"],
     }
     for name, extra in runs.items():
         dst = tmp_path / f"{name}.png"
@@ -184,6 +186,12 @@ def test_colorize_options(capsys, tmp_path, weights):
                                   pipe(str(src), seed=0, detect_background=False).image)
     np.testing.assert_array_equal(read(tmp_path / "hints.png"),
                                   pipe(str(src), seed=0, hints=hint_path).image)
+    assert (read(tmp_path / "hints.png")[20, 12] == (0, 0, 255)).all()
+    # --no-flats, --gap and --min-area match the Pipeline
+    np.testing.assert_array_equal(read(tmp_path / "soft.png"),
+                                  pipe(str(src), seed=0, flats=False).image)
+    np.testing.assert_array_equal(read(tmp_path / "gaps.png"),
+                                  pipe(str(src), seed=0, gap=0, min_area=0).image)
     # --temperature 0 does not depend on the seed
     run_ok(capsys, ["colorize", src, "-o", tmp_path / "t0b.png", "--weights", weights,
                     "--temperature", "0", "--seed", "99"])
