@@ -28,6 +28,28 @@ def leftovers(folder: Path) -> list[str]:
                   or ".tmp." in p.name)
 
 
+def in_threads(fn, n: int) -> list:
+    """``fn(i)`` for i < n, each in its own thread, started together; returns the results
+    and asserts no thread raised."""
+    barrier = threading.Barrier(n)
+    results, errors = [None] * n, []
+
+    def run(i):
+        try:
+            barrier.wait()
+            results[i] = fn(i)
+        except BaseException as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    return results
+
+
 @pytest.fixture
 def umask_022():
     old = os.umask(0o022)
@@ -69,20 +91,7 @@ def test_atomic_path_unique_names_and_normal_permissions(tmp_path, umask_022):
 
 def test_write_atomic_from_many_threads(tmp_path):
     target = tmp_path / "cache.bin"
-    errors = []
-
-    def write(i):
-        try:
-            write_atomic(target, bytes([i]) * 100_000)
-        except Exception as e:  # noqa: BLE001 - collected and asserted below
-            errors.append(e)
-
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    in_threads(lambda i: write_atomic(target, bytes([i]) * 100_000), 8)
     data = target.read_bytes()
     assert len(data) == 100_000 and len(set(data)) == 1
     assert leftovers(tmp_path) == []
@@ -447,3 +456,24 @@ def test_numpy_integers_and_bools(tiny_pipe):
     assert session_options(np.int64(2)).intra_op_num_threads == 2
     with pytest.raises(InvalidInputError, match="threads"):
         session_options(True)
+
+
+# ---------------------------------------------------------------------------
+# 4. one Pipeline from several threads: the onnxruntime export cache
+# ---------------------------------------------------------------------------
+
+
+def test_onnxruntime_pipeline_from_four_threads_with_empty_cache(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from fastcolor.engines import STAGES, onnx_filename
+    pipe = Pipeline.random(FastcolorConfig.tiny(), seed=0, backend="onnxruntime",
+                           cache_dir=tmp_path)
+    ink = torch.zeros(20, 24)
+    ink[4, 2:20] = 1
+    ink[3:17, 6] = 1
+    results = in_threads(lambda i: pipe(ink, seed=i), 4)
+    cache = pipe.backend.cache_dir
+    assert sorted(p.name for p in cache.iterdir()) == sorted(onnx_filename(s) for s in STAGES)
+    for i, r in enumerate(results):       # what one thread alone gives
+        np.testing.assert_array_equal(r.image, pipe(ink, seed=i).image)

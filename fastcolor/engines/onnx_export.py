@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import warnings
 from pathlib import Path
 
@@ -61,6 +62,11 @@ def require_onnx_export() -> None:
         raise BackendUnavailableError(
             f"exporting ONNX graphs needs the package(s) {', '.join(missing)}: "
             f"pip install {' '.join(missing)} (see requirements.txt)")
+
+
+# torch.export (and the logger/warning settings of _quiet) are process-wide and not
+# thread-safe: one export at a time.
+_EXPORT_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -119,7 +125,7 @@ def export_model_proto(model, stage: str, *, precision: str = "fp32",
                      3: torch.export.Dim("width", min=1, max=MAX_SIDE)})
     dynamic = {name: dict(axes) for name, _ in spec.inputs}
     names = [name for name, _ in spec.inputs]
-    with _quiet(), torch.no_grad():
+    with _EXPORT_LOCK, _quiet(), torch.no_grad():
         program = torch.onnx.export(graph, inputs, None, input_names=names,
                                     output_names=[spec.output], dynamo=True,
                                     dynamic_shapes=dynamic, opset_version=opset_for(gp),

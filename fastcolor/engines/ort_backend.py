@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,19 @@ from ..weights import tensors_sha256
 from .errors import EngineError, EngineMismatchError
 from .graphs import STAGE_SPECS, STAGES, check_unet_inputs, parse_stages
 from .onnx_export import check_onnx_matches, export_onnx, onnx_filename
+
+
+_CACHE_LOCKS: dict[Path, threading.Lock] = {}
+_CACHE_LOCKS_GUARD = threading.Lock()
+
+
+def _cache_lock(path: Path) -> threading.Lock:
+    """One lock per export-cache file in this process: a file is checked and exported by
+    one thread at a time. (Processes sharing a cache each export to a unique temporary
+    name and rename it into place, so they never see a partial file.)"""
+    key = Path(os.path.abspath(path))
+    with _CACHE_LOCKS_GUARD:
+        return _CACHE_LOCKS.setdefault(key, threading.Lock())
 
 
 def onnxruntime_unavailable(device) -> str | None:
@@ -107,7 +121,8 @@ class OrtStage:
 
 class OnnxRuntimeBackend(ReferenceBackend):
     """The feed-forward stages through ONNX Runtime (see the module doc). ``Pipeline``
-    calls ``bind(model, weights_sha256)``; the sessions are made on first use."""
+    calls ``bind(model, weights_sha256)``; the sessions are made on first use, once,
+    under a lock: one backend (one ``Pipeline``) may be called from several threads."""
 
     name = "onnxruntime"
 
@@ -140,6 +155,7 @@ class OnnxRuntimeBackend(ReferenceBackend):
         self._model = None
         self.weights_sha256 = None
         self._sessions: dict[str, OrtStage] = {}
+        self._sessions_lock = threading.Lock()
         self._generate = fastest_generator(self.device)
 
     def generate(self, pixelcnn, cond: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -155,9 +171,10 @@ class OnnxRuntimeBackend(ReferenceBackend):
             raise InvalidInputError(
                 f"the onnxruntime backend runs float32 graphs; this model is "
                 f"{', '.join(sorted(str(d) for d in dtypes))} (use dtype=torch.float32)")
-        self._model = model
-        self.weights_sha256 = weights_sha256 or tensors_sha256(model.state_dict())
-        self._sessions.clear()
+        with self._sessions_lock:
+            self._model = model
+            self.weights_sha256 = weights_sha256 or tensors_sha256(model.state_dict())
+            self._sessions.clear()
 
     @property
     def cache_dir(self) -> Path:
@@ -185,20 +202,26 @@ class OnnxRuntimeBackend(ReferenceBackend):
             check_onnx_matches(path, stage=stage, weights_sha256=self.weights_sha256, config=cfg)
             return path
         path = self.cache_dir / name
-        if path.is_file():
-            try:
-                check_onnx_matches(path, stage=stage, weights_sha256=self.weights_sha256,
-                                   config=cfg)
-                return path
-            except (EngineError, EngineMismatchError):
-                pass   # a stale or damaged cache entry: export it again
-        return export_onnx(self._model, stage, path, weights_sha256=self.weights_sha256)
+        with _cache_lock(path):
+            if path.is_file():
+                try:
+                    check_onnx_matches(path, stage=stage, weights_sha256=self.weights_sha256,
+                                       config=cfg)
+                    return path
+                except (EngineError, EngineMismatchError):
+                    pass   # a stale or damaged cache entry: export it again
+            return export_onnx(self._model, stage, path, weights_sha256=self.weights_sha256)
 
     def session(self, stage: str) -> OrtStage:
+        """The session of ``stage``, made (and its file exported) once, whatever the
+        number of threads asking."""
         s = self._sessions.get(stage)
         if s is None:
-            s = self._sessions[stage] = OrtStage(self.onnx_path(stage), stage, self.providers,
-                                                 self.threads)
+            with self._sessions_lock:
+                s = self._sessions.get(stage)
+                if s is None:
+                    s = self._sessions[stage] = OrtStage(self.onnx_path(stage), stage,
+                                                         self.providers, self.threads)
         return s
 
     # ---- the stages -----------------------------------------------------------------
