@@ -19,7 +19,7 @@ import numpy as np
 from fastcolor.errors import InvalidInputError
 from fastcolor.imageio import ImageSource, load_image, to_gray01, to_rgb01, to_uint8
 
-__all__ = ["extract", "is_line_art", "to_ink"]
+__all__ = ["extract", "extract_with_info", "is_line_art", "normalize_paper", "to_ink"]
 
 # is_line_art thresholds, in [0, 1] units.
 _MAX_CHROMA = 0.06  # largest (max channel - min channel) of an achromatic drawing
@@ -59,15 +59,76 @@ def is_line_art(image: ImageSource) -> bool:
     return n_mid <= max(_MID_FRACTION_FLOOR * gray.size, _MID_PER_DARK * n_dark)
 
 
-def extract(
+# normalize_paper
+_CHROMA_PIXEL = 0.15    # a pixel this far from gray (after white balance) is colored ...
+_CHROMA_SHARE = 0.001   # ... and a page with more than this share of them is a color page
+_MIN_RANGE = 24 / 255   # paper-to-ink contrast below which nothing is stretched
+_KNEE = 0.9             # after stretching, grays above this are paper (scan noise)
+
+
+def _white_balanced(rgb: np.ndarray) -> np.ndarray:
+    """RGB divided by the paper's color (the per-channel median), so yellowed or tinted
+    paper becomes white."""
+    paper = np.median(rgb.reshape(-1, 3), axis=0)
+    return np.clip(rgb / np.maximum(paper, 1e-3)[None, None, :], 0, 1)
+
+
+def normalize_paper(image: ImageSource) -> tuple[np.ndarray | None, dict]:
+    """An achromatic page (line art, scan, pencil sketch) on clean white paper.
+
+    Returns ``(gray, info)``: ``gray`` float32 ``(H, W)`` in [0, 1], or None for a color
+    page (more than 0.1% of pixels at chroma > 0.15 once the paper's tint is divided out).
+    ``info``: ``inverted`` (white lines on a dark page were turned into dark lines on
+    paper: the median is dark and the page has light pixels), ``paper`` and ``ink`` (the
+    gray levels found: median and 0.1th percentile), ``stretched`` (the levels were
+    stretched so paper is 1 and the darkest lines 0, grays above ``0.9`` then count as
+    paper: gray, yellowed or noisy scans, light pencil). A page that already has white
+    paper and black lines is returned as its gray, unchanged."""
+    arr = load_image(image)
+    info = {"inverted": False, "stretched": False}
+    if arr.ndim == 3:
+        rgb = _white_balanced(to_rgb01(arr))
+        chroma = rgb.max(axis=2) - rgb.min(axis=2)
+        if np.count_nonzero(chroma > _CHROMA_PIXEL) > _CHROMA_SHARE * chroma.size:
+            return None, info
+    gray = to_gray01(arr)
+    median = float(np.median(gray))
+    if median < 0.5 and np.count_nonzero(gray > 0.5) > 0.001 * gray.size:
+        gray = 1.0 - gray
+        median = 1.0 - median
+        info["inverted"] = True
+    ink = float(np.quantile(gray, 0.001))
+    info.update(paper=median, ink=ink)
+    if median >= 250 / 255 and ink <= 5 / 255 or median - ink < _MIN_RANGE:
+        return gray, info
+    stretched = np.clip((gray - ink) / (median - ink) / _KNEE, 0, 1).astype(np.float32)
+    info["stretched"] = True
+    return stretched, info
+
+
+def extract(image: ImageSource, **kwargs) -> np.ndarray:
+    """The outline of ``image``: uint8 ``(H, W)``, ink 0 on paper 255; see
+    :func:`extract_with_info` (the arguments, the rules)."""
+    return extract_with_info(image, **kwargs)[0]
+
+
+def extract_with_info(
     image: ImageSource,
     *,
     canny_low: float = 50,
     canny_high: float = 150,
     dark_threshold: float = 0.35,
     line_art: Union[bool, str] = "auto",
-) -> np.ndarray:
-    """The outline of ``image``: uint8 ``(H, W)``, ink 0 on paper 255.
+) -> tuple[np.ndarray, dict]:
+    """The outline of ``image``: uint8 ``(H, W)``, ink 0 on paper 255, and what was done
+    to get it: ``{"source": "line_art" | "extracted", "inverted": bool, "stretched":
+    bool, ...}`` (see :func:`normalize_paper`).
+
+    With ``line_art="auto"`` an achromatic page is first put on clean paper
+    (:func:`normalize_paper`: white-on-black art inverted, gray/yellowed/noisy scans and
+    light pencil stretched so paper is white and lines dark); if the result is line art
+    (:func:`is_line_art`), it is the outline, so a pencil stroke stays one stroke instead
+    of the two edges Canny would find.
 
     Args:
         image: anything :func:`~fastcolor.imageio.load_image` takes (path, PIL
@@ -79,7 +140,7 @@ def extract(
             is; False: always extract; "auto": decide with :func:`is_line_art`.
 
     Returns:
-        For a line drawing, its 8-bit gray (a clean uint8 gray drawing passes
+        ``(outline, info)``. For a line drawing, its 8-bit gray (a clean uint8 gray drawing passes
         through bit for bit). Otherwise the extracted outline, values only 0 and
         255: the 8-bit RGB image (alpha composited over white, 16-bit reduced to
         8 bits) is smoothed with a 3x3 Gaussian (suppresses JPEG noise and fine
@@ -101,15 +162,24 @@ def extract(
         raise InvalidInputError(f"line_art must be True, False or 'auto', got {line_art!r}")
 
     arr = load_image(image)
-    if line_art is True or (line_art == "auto" and is_line_art(arr)):
-        return to_uint8(to_gray01(arr))
+    if line_art is True:
+        return to_uint8(to_gray01(arr)), {"source": "line_art", "inverted": False,
+                                          "stretched": False}
+    info = {"inverted": False, "stretched": False}
+    if line_art == "auto":
+        gray, info = normalize_paper(arr)
+        if gray is not None and is_line_art(gray):
+            return to_uint8(gray), {"source": "line_art", **info}
+        if gray is not None and (info["inverted"] or info["stretched"]):
+            arr = gray                 # a shaded scan: extract from it on clean paper
+    info["source"] = "extracted"
 
     rgb8 = to_uint8(to_rgb01(arr))
     smooth = cv2.GaussianBlur(rgb8, (3, 3), 0)
     ink = to_gray01(arr) < dark_threshold
     for c in range(3):
         ink |= cv2.Canny(np.ascontiguousarray(smooth[:, :, c]), canny_low, canny_high) > 0
-    return np.where(ink, np.uint8(0), np.uint8(255))
+    return np.where(ink, np.uint8(0), np.uint8(255)), info
 
 
 def to_ink(outline: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from fastcolor.errors import InvalidImageError, InvalidInputError
 from fastcolor.imageio import load_image, to_gray01, to_uint8
-from fastcolor.outline import extract, is_line_art, to_ink
+from fastcolor.outline import extract, extract_with_info, is_line_art, to_ink
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -213,3 +213,52 @@ def test_to_ink() -> None:
         to_ink(np.zeros((2, 2, 3), dtype=np.uint8))
     with pytest.raises(InvalidInputError):
         to_ink([[0, 255]])
+
+
+# ---------------------------------------------------------------------------
+# real paper: scans, pencil, white-on-black (synthetic, made here)
+# ---------------------------------------------------------------------------
+
+
+def scan_of(img: np.ndarray, paper: int = 226, noise: float = 6.0, jpeg: int = 60,
+            tint=(1.0, 0.97, 0.88)) -> np.ndarray:
+    """A scan of a gray line drawing: toned, yellowed paper, sensor noise, JPEG."""
+    rng = np.random.default_rng(0)
+    gray = img.astype(np.float32) / 255 * paper
+    rgb = gray[..., None] * np.asarray(tint, np.float32)[None, None]
+    rgb += rng.normal(0, noise, rgb.shape)
+    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+
+
+def test_noisy_yellowed_scan_is_line_art_on_clean_paper() -> None:
+    img = line_drawing()
+    out, info = extract_with_info(scan_of(img))
+    assert info["source"] == "line_art" and info["stretched"] and not info["inverted"]
+    far = cv2.erode((img == 255).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert (out[far] == 255).mean() > 0.995          # the paper is clean white
+    assert (out[img == 0] < 80).all()                 # the lines are dark
+
+
+def test_light_pencil_is_one_stroke_not_two_edges() -> None:
+    img = np.full((80, 120), 250, np.uint8)
+    cv2.line(img, (10, 40), (110, 40), 165, 3)        # a light pencil stroke, 3 px
+    cv2.circle(img, (60, 40), 25, 175, 2)
+    out, info = extract_with_info(img)
+    assert info["source"] == "line_art"
+    column = out[:, 30] < 128                         # across the stroke: one run of ink
+    runs = np.count_nonzero(np.diff(column.astype(np.int8)) == 1)
+    assert runs == 1 and column[39:42].all()
+
+
+def test_white_on_black_is_inverted() -> None:
+    img = 255 - line_drawing()
+    out, info = extract_with_info(img)
+    assert info["inverted"] and info["source"] == "line_art"
+    np.testing.assert_array_equal(out, line_drawing())
+
+
+def test_colored_page_is_still_extracted() -> None:
+    out, info = extract_with_info(flat_colored())
+    assert info["source"] == "extracted" and set(np.unique(out)) == {0, 255}
