@@ -10,7 +10,7 @@ The naive generator costs one full 32x32 forward per position, the same at every
 position, so by default it is timed over its first N positions (64) and scaled to the
 1024 positions of an image ("projected"); --full-naive times all of them. The JSON also
 reports the float32 end-to-end mismatch: the fraction of positions whose C++ sample
-differs from the naive one (bin-edge ties, DESIGN.md), over the first rows.
+differs from the naive one (bin-edge ties, docs/design.md), over the first rows.
 """
 
 from __future__ import annotations

@@ -334,7 +334,7 @@ def generation_pair(cfg: FastcolorConfig, batch: int, device) -> tuple:
 def generation_timings(repeat: int) -> dict:
     """One low-res image (32x32, default model, float32): the Triton cached generator vs
     the PyTorch cached generator, both on the GPU, and how often their samples differ
-    (float32 ties, DESIGN.md)."""
+    (float32 ties, docs/design.md)."""
     figures = {}
     for batch in (1, 8):
         tri, ref = generation_pair(FastcolorConfig(), batch, "cuda")

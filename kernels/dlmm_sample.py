@@ -9,7 +9,7 @@ the scales (``T = 0``: argmax of the logits, no noise).
 
 Reference: ``fastcolor.dlmm.dlmm_sample``, whose float operation order the kernel keeps
 (and it launches without FMA contraction), so given the same noise the two agree sample
-for sample up to float ties (see DESIGN.md, "Comparing generators").
+for sample up to float ties (see docs/design.md, "Comparing generators").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The cached PyTorch generator against the naive reference (DESIGN.md, "Comparing
+"""The cached PyTorch generator against the naive reference (docs/design.md, "Comparing
 generators"): exact in float64; teacher-forced in float32."""
 
 import pytest

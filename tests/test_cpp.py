@@ -1,5 +1,5 @@
 """The C++ cached generator fastcolor._C against the naive and cached PyTorch generators
-(DESIGN.md, "Comparing generators"): every 8-bit value equal in float64; in float32,
+(docs/design.md, "Comparing generators"): every 8-bit value equal in float64; in float32,
 teacher-forced parameters within 1e-4."""
 
 import sys
@@ -97,7 +97,7 @@ def test_teacher_forced_float64_params_equal_forward():
 
 
 def test_float32_end_to_end_mismatch_is_rare():
-    """float32 end to end: a sample can flip at an 8-bit bin edge (DESIGN.md); report-style
+    """float32 end to end: a sample can flip at an 8-bit bin edge (docs/design.md); report-style
     check that it is rare on a small model (the benchmark reports the rate at full size)."""
     net = make_pixelcnn(dtype=torch.float32)
     cond, noise = generation_inputs(net, 4, 8, 8, dtype=torch.float32)

@@ -245,7 +245,7 @@ def _record_detector(pipe):
 def test_pipeline_onnxruntime_equals_reference(ref_pipe, ort_pipe):
     """Same seed, same image. The conditioning features differ by ~1e-6 between ONNX
     Runtime and PyTorch, and float32 sampling can flip a low-res value that close to an
-    8-bit bin edge (DESIGN.md, "Comparing generators"), after which the samples differ;
+    8-bit bin edge (docs/design.md, "Comparing generators"), after which the samples differ;
     this seed and page do not flip, which the lowres equality checks first."""
     from fastcolor.pipeline import _resize
 

@@ -2,7 +2,7 @@
 tensors (conftest sets TRITON_INTERPRET=1).
 
 Sampling: sample for sample in float64; in float32 too, except at pixels whose float64
-computation sits within float32 rounding of an 8-bit bin edge or a Gumbel tie (DESIGN.md,
+computation sits within float32 rounding of an 8-bit bin edge or a Gumbel tie (docs/design.md,
 "Comparing generators"); float16 in the FlashAttention style (at most twice the error of
 the reference run in float16). The seed path (Philox in the kernel) is checked by
 replaying its uniforms as explicit noise, and statistically.

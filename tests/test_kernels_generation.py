@@ -1,7 +1,7 @@
 """The CUDA cached generator (``generate_cached_triton``: masked-conv and dlmm_sample
 kernels inside ``generate_cached``) and the ``triton`` backend, checked on CPU tensors
 under the Triton interpreter (conftest sets TRITON_INTERPRET=1) against the naive
-reference generator: exact in float64, teacher-forced in float32 (DESIGN.md)."""
+reference generator: exact in float64, teacher-forced in float32 (docs/design.md)."""
 
 import subprocess
 import sys

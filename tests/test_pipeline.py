@@ -647,7 +647,7 @@ def test_repr(pipe):
 
 
 def test_batched_outline_tensor_is_a_list(pipe):
-    """A (B, 1, H, W) outline tensor (DESIGN.md's layout) is a batch of B outlines."""
+    """A (B, 1, H, W) outline tensor (docs/design.md's layout) is a batch of B outlines."""
     torch.manual_seed(0)
     batch = (torch.rand(3, 1, 20, 30) < 0.2).float()
     results = pipe(batch, seed=4)

@@ -11,7 +11,7 @@ Every layer keeps its activations; each step computes only what the new position
 
 This is the readable version of the algorithm ``fastcolor._C`` runs in C++, and the one
 usable on CUDA (``sampler`` may be a Triton kernel). It matches ``generate_naive``
-sample for sample given the same noise (exactly in float64; see DESIGN.md).
+sample for sample given the same noise (exactly in float64; see docs/design.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The naive generator: one full PixelCNN forward pass per position (the reference).
 
 O(H W) forward passes, what a plain PyTorch PixelCNN does. Every faster generator must
-match it sample for sample given the same noise (exactly in float64; see DESIGN.md).
+match it sample for sample given the same noise (exactly in float64; see docs/design.md).
 """
 
 from __future__ import annotations

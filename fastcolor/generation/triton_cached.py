@@ -9,7 +9,7 @@ step computes only the new position) with its two heavy parts as Triton kernels:
 
 The per-pixel horizontal stack and the 1x1 head stay PyTorch ops (a few small GEMVs per
 step). Given the same noise it matches ``generate_naive`` sample for sample (exactly in
-float64; see DESIGN.md, "Comparing generators").
+float64; see docs/design.md, "Comparing generators").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The two U-Net stages of the paper, with the inputs of DESIGN.md.
+"""The two U-Net stages of the paper, with the inputs of docs/design.md.
 
 - ``BackgroundDetector``: outline ``(B, 1, S, S)`` in [0, 1] + upsampled low-res colors
   ``(B, 3, S, S)`` in [-1, 1] -> background logits ``(B, 1, S, S)``
