@@ -131,7 +131,107 @@ def draw_faces() -> np.ndarray:
     return img
 
 
-EXAMPLES = {"panel_house.png": draw_house, "panel_faces.png": draw_faces}
+def _face(img, cx: int, cy: int, r: int, rng) -> None:
+    """A manga-style head: face outline, filled black hair with a parting, eyes with
+    highlights, nose, mouth, neck and collar; line widths vary like an inked page."""
+    cv2.ellipse(img, (cx, cy), (r, int(r * 1.15)), 0, 0, 360, INK, 3, AA)          # face
+    hair = np.array([(cx - r - 6, cy + 10), (cx - r - 4, cy - r // 2), (cx - r // 2, cy - r - 14),
+                     (cx + r // 3, cy - r - 16), (cx + r + 6, cy - r // 3), (cx + r + 8, cy + 14),
+                     (cx + r // 2, cy - r // 3), (cx, cy - r // 2), (cx - r // 2, cy - r // 4)],
+                    np.int32)
+    cv2.fillPoly(img, [hair], INK, AA)                                               # black fill
+    cv2.line(img, (cx - 4, cy - r - 12), (cx + 10, cy - r // 2), PAPER, 2, AA)      # highlight
+    for ex in (cx - r // 2 + 4, cx + r // 2 - 4):
+        cv2.ellipse(img, (ex, cy + 8), (9, 13), 0, 0, 360, INK, 2, AA)
+        cv2.circle(img, (ex + 1, cy + 10), 5, INK, -1, AA)
+        cv2.circle(img, (ex + 3, cy + 6), 2, PAPER, -1, AA)
+        cv2.line(img, (ex - 12, cy - 12), (ex + 10, cy - 14), INK, 3, AA)          # brows
+    cv2.line(img, (cx, cy + 20), (cx - 4, cy + 34), INK, 2, AA)                     # nose
+    cv2.ellipse(img, (cx, cy + 50), (14, 6), 0, 10, 170, INK, 2, AA)                # mouth
+    cv2.line(img, (cx - r // 3, cy + int(r * 1.1)), (cx - r // 3, cy + int(r * 1.5)), INK, 3, AA)
+    cv2.line(img, (cx + r // 3, cy + int(r * 1.1)), (cx + r // 3, cy + int(r * 1.5)), INK, 3, AA)
+    cv2.ellipse(img, (cx, cy + int(r * 2.1)), (int(r * 1.6), int(r * 0.7)), 0, 180, 360, INK, 3, AA)
+    cv2.line(img, (cx - r // 3, cy + int(r * 1.5)), (cx, cy + int(r * 1.8)), INK, 2, AA)   # collar
+    cv2.line(img, (cx + r // 3, cy + int(r * 1.5)), (cx, cy + int(r * 1.8)), INK, 2, AA)
+
+
+def _balloon(img, cx: int, cy: int, ax: int, ay: int, tail, rng) -> None:
+    """A speech balloon with its tail and scribbled 'text' lines inside."""
+    cv2.ellipse(img, (cx, cy), (ax, ay), 0, 0, 360, INK, 2, AA)
+    cv2.fillPoly(img, [np.array([(cx - 12, cy + ay - 4), tail, (cx + 10, cy + ay - 4)], np.int32)],
+                 PAPER, AA)
+    cv2.polylines(img, [np.array([(cx - 12, cy + ay - 2), tail, (cx + 10, cy + ay - 2)], np.int32)],
+                  False, INK, 2, AA)
+    for row in range(-ay // 2 + 6, ay // 2 - 2, 14):
+        half = int(ax * 0.75 * np.sqrt(max(0.0, 1 - (row / ay) ** 2)))
+        x = cx - half
+        while x < cx + half - 8:
+            w = int(rng.integers(6, 14))
+            pts = [(x + k, cy + row + int(3 * np.sin(k * 1.3 + x))) for k in range(0, w, 2)]
+            cv2.polylines(img, [np.array(pts, np.int32)], False, INK, 1, AA)
+            x += w + 4
+
+
+def draw_page() -> np.ndarray:
+    """A manga-style page, 1400x1000 (HxW): four panels with paper gutters, two
+    characters with filled black hair, speech balloons with scribbled text, a house
+    with hatched shadows, a street of buildings, a broken line (a 3-px gap) and motion
+    lines; line widths from 1 to 4 px. The art is clipped to its panels."""
+    rng = np.random.default_rng(7)
+    img = _canvas(1400, 1000)
+    panels = [(40, 40, 960, 420), (40, 450, 470, 960), (500, 450, 960, 960), (40, 990, 960, 1360)]
+
+    # panel 1: a street: buildings with windows, a hatched shadow, the sky with birds
+    x = 60
+    while x < 900:
+        w, h = int(rng.integers(90, 160)), int(rng.integers(140, 300))
+        cv2.rectangle(img, (x, 420 - h), (x + w, 420), INK, 2, AA)
+        for wy in range(420 - h + 20, 400, 40):
+            for wx in range(x + 15, x + w - 25, 35):
+                cv2.rectangle(img, (wx, wy), (wx + 18, wy + 22), INK, 1, AA)
+        x += w + int(rng.integers(10, 30))
+    for k in range(0, 300, 9):                                         # hatched shadow
+        cv2.line(img, (640 + k // 3, 340), (640 + k // 3 + 40, 418), INK, 1, AA)
+    for bx, by in ((200, 90), (240, 110), (700, 80)):                  # birds
+        cv2.ellipse(img, (bx, by), (12, 6), 0, 180, 360, INK, 2, AA)
+        cv2.ellipse(img, (bx + 24, by), (12, 6), 0, 180, 360, INK, 2, AA)
+
+    # panel 2: a character and a balloon
+    _face(img, 230, 700, 80, rng)
+    _balloon(img, 330, 530, 110, 55, (300, 620), rng)
+
+    # panel 3: a second character, motion lines, a ball with a broken outline
+    _face(img, 760, 720, 70, rng)
+    cv2.circle(img, (590, 860), 40, INK, 3, AA)
+    img[856:860, 626:636] = PAPER                                      # a 3-px gap in it
+    cv2.line(img, (555, 860), (625, 860), INK, 2, AA)
+    for y in (830, 860, 890):
+        cv2.line(img, (520, y), (545, y), INK, 1, AA)
+    _balloon(img, 800, 530, 120, 50, (780, 610), rng)
+
+    # panel 4: a house on a hill under a cloud, with a hatched roof
+    cv2.ellipse(img, (500, 1400), (700, 200), 0, 180, 360, INK, 3, AA)  # the hill
+    roof = np.array([(380, 1130), (500, 1050), (620, 1130)], np.int32)
+    cv2.polylines(img, [roof], True, INK, 3, AA)
+    cv2.rectangle(img, (400, 1130), (600, 1240), INK, 3, AA)
+    cv2.rectangle(img, (480, 1170), (520, 1240), INK, 2, AA)
+    for k in range(400, 600, 8):                                      # cross-hatched roof
+        cv2.line(img, (k, 1128), (k + 30, 1100), INK, 1, AA)
+    cv2.rectangle(img, (420, 1150), (460, 1190), INK, 2, AA)
+    cv2.rectangle(img, (540, 1150), (580, 1190), INK, 2, AA)
+    for cx, cy, ax, ay in ((760, 1060, 60, 30), (820, 1050, 55, 35), (870, 1068, 45, 25)):
+        cv2.ellipse(img, (cx, cy), (ax, ay), 0, 180, 360, INK, 2, AA)
+    cv2.line(img, (700, 1068), (915, 1068), INK, 2, AA)
+
+    page = _canvas(1400, 1000)                   # the art stays inside its panels
+    for x0, y0, x1, y1 in panels:
+        page[y0:y1, x0:x1] = img[y0:y1, x0:x1]
+        cv2.rectangle(page, (x0, y0), (x1, y1), INK, 4, AA)
+    return page
+
+
+EXAMPLES = {"panel_house.png": draw_house, "panel_faces.png": draw_faces,
+            "page_manga.png": draw_page}
 
 
 def main(out_dir: Path) -> None:
