@@ -245,7 +245,14 @@ class Pipeline:
 
     # ---- inputs ---------------------------------------------------------------------
     def _load_outline(self, item, extract_outline) -> np.ndarray:
-        """Anything the pipeline takes -> ink ``(H, W)`` float32 in [0, 1], 1 = ink."""
+        """Anything the pipeline takes -> ink ``(H, W)`` float32 in [0, 1], 1 = ink.
+
+        The float convention: numpy arrays, PIL images and files are *images*, as in every
+        image library: float 1.0 (uint8 255) is white paper. Torch tensors are *outlines*:
+        float, 1.0 = ink. So ``torch.from_numpy(page)`` would be the page inverted; such a
+        tensor (more than half ink: no line art is) is refused with an error that says to
+        pass the numpy array itself, or ``1 - tensor``. A real outline that is mostly ink
+        can be passed as an image (uint8, 0 = ink) with ``extract_outline=False``."""
         if isinstance(item, torch.Tensor):
             if item.is_meta or item.layout != torch.strided:
                 where = "on the meta device (it has no values)" if item.is_meta \
@@ -259,7 +266,8 @@ class Pipeline:
             if t.dim() != 2 or not t.is_floating_point():
                 raise InvalidInputError(
                     f"a tensor input is an outline: float (H, W) or (1, H, W) in [0, 1] with "
-                    f"1 = ink, got {t.dtype} {tuple(item.shape)}")
+                    f"1 = ink, got {t.dtype} {tuple(item.shape)}; pass an image (1 or 255 = "
+                    f"paper) as a numpy array (tensor.numpy()), a PIL image or a file")
             h, w = t.shape
             if h == 0 or w == 0:
                 raise InvalidInputError(f"outline has 0 pixels: {tuple(t.shape)}")
@@ -269,6 +277,13 @@ class Pipeline:
                                          f"{MAX_IMAGE_PIXELS} pixels / {MAX_IMAGE_SIDE} per side")
             if not bool(torch.isfinite(t).all()) or float(t.min()) < 0 or float(t.max()) > 1:
                 raise InvalidInputError("an outline tensor must hold finite values in [0, 1]")
+            mean = float(t.mean())
+            if mean > 0.5:
+                raise InvalidInputError(
+                    f"this outline tensor is {mean:.0%} ink (tensors are outlines with 1 = "
+                    f"ink): it looks like an image with 1 = paper, e.g. torch.from_numpy(page). "
+                    f"Pass the numpy array itself (images: 1.0 = paper), or 1 - tensor if it "
+                    f"is an outline with 1 = paper")
             return t.to(torch.float32).cpu().numpy()
         if not (isinstance(extract_outline, (bool, np.bool_)) or (
                 isinstance(extract_outline, str) and extract_outline == "auto")):

@@ -477,3 +477,32 @@ def test_onnxruntime_pipeline_from_four_threads_with_empty_cache(tmp_path):
     assert sorted(p.name for p in cache.iterdir()) == sorted(onnx_filename(s) for s in STAGES)
     for i, r in enumerate(results):       # what one thread alone gives
         np.testing.assert_array_equal(r.image, pipe(ink, seed=i).image)
+
+
+# ---------------------------------------------------------------------------
+# 5. one float convention: numpy/PIL/files are images (1 = paper), tensors outlines (1 = ink)
+# ---------------------------------------------------------------------------
+
+
+def test_from_numpy_page_is_refused_not_inverted(tiny_pipe):
+    from fastcolor.errors import InvalidInputError
+    page01 = small_drawing(30, 40).astype(np.float32) / 255        # 1.0 = paper
+    expect = tiny_pipe(page01, seed=2)
+    assert (expect.outline[small_drawing(30, 40) == 0] == 0).all()  # ink where drawn
+    with pytest.raises(InvalidInputError, match=r"numpy array itself.*1 - tensor"):
+        tiny_pipe(torch.from_numpy(page01), seed=2)
+    with pytest.raises(InvalidInputError, match="numpy array itself"):
+        tiny_pipe(torch.from_numpy(page01)[None, None], seed=2)        # as a batch too
+    # what the message says to do gives the numpy array's page
+    r = tiny_pipe(1 - torch.from_numpy(page01), seed=2)
+    np.testing.assert_array_equal(r.image, expect.image)
+    np.testing.assert_array_equal(r.outline, expect.outline)
+    # 8-bit and RGB tensors: refused, saying to pass numpy
+    with pytest.raises(InvalidInputError, match=r"tensor.numpy\(\)"):
+        tiny_pipe(torch.from_numpy(small_drawing(30, 40)), seed=2)
+    with pytest.raises(InvalidInputError, match=r"tensor.numpy\(\)"):
+        tiny_pipe(torch.from_numpy(np.repeat(page01[..., None], 3, axis=2)), seed=2)
+    # an outline that is mostly ink still goes in as an image (0 = ink)
+    dark = np.zeros((30, 40), np.uint8)
+    dark[:, :10] = 255
+    assert tiny_pipe(dark, seed=2, extract_outline=False).image.shape == (30, 40, 3)
