@@ -122,8 +122,17 @@ def _validate_array(arr: np.ndarray, what: str) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
+def _check_palette(img: Image.Image, what: str) -> None:
+    """A palette image must carry its palette: PIL decodes one whose PLTE chunk is lost
+    and would make it a black (or gray) page without a word."""
+    if img.mode in ("P", "PA") and img.palette is None:
+        raise InvalidImageError(f"{what} is corrupt: a palette image (mode {img.mode!r}) "
+                                f"without its palette")
+
+
 def _pil_to_array(img: Image.Image, what: str) -> np.ndarray:
     """Convert a loaded PIL image to a numpy array of an accepted dtype and shape."""
+    _check_palette(img, what)
     mode = img.mode
     # np.array (not np.asarray): a writable array that owns its memory.
     if mode in ("L", "RGB", "RGBA"):
@@ -195,6 +204,7 @@ def _from_path(source: Union[str, "os.PathLike[str]"]) -> np.ndarray:
             oriented = ImageOps.exif_transpose(img)
         except _PIL_READ_ERRORS as exc:
             raise InvalidImageError(f"{what} is corrupt or truncated: {exc}") from exc
+        _check_palette(img, what)   # exif_transpose's copy makes a palette up
         return _from_pil(oriented, what)
 
 

@@ -138,3 +138,24 @@ def test_script_json(capsys):
     assert printed == result
     assert result["cases"] == 200 and result["failures"] == 0 and result["seconds"] >= 0
     assert result["loaded"] > 0 and result["refused"] > 0
+
+
+def test_palette_image_without_its_palette_is_refused(folder):
+    """Found by benchmarks/fuzz_inputs.py: a PNG whose PLTE chunk is renamed decodes as
+    a palette image without a palette; from a file it became an all-black page without a
+    word, as a PIL image PIL's own assert fired. Both are an InvalidImageError now."""
+    import io
+
+    from PIL import Image
+
+    from fastcolor.errors import InvalidImageError
+    png = next(d for s, d in SEEDS if s == ".png" and b"PLTE" in d)
+    pos = png.index(b"PLTE")
+    broken = fuzz_inputs.mutate(png, [("flip", pos + 3, ord("M")), ("crc",)])
+    path = folder / "no_palette.png"
+    path.write_bytes(broken)
+    with pytest.raises(InvalidImageError, match="without its palette"):
+        load_image(path)
+    with Image.open(io.BytesIO(broken)) as img:
+        with pytest.raises(InvalidImageError, match="without its palette"):
+            load_image(img)
