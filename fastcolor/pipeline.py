@@ -1,4 +1,4 @@
-"""``Pipeline``: line art in, colored page out (DESIGN.md's three stages end to end).
+"""``Pipeline``: line art in, colored page out (docs/design.md's steps end to end).
 
 ::
 
@@ -85,7 +85,9 @@ class ColorizeResult:
     flats: uint8 ``(H, W, 3)``, every region its one color, no lines (None with
     ``flats=False``); regions: int32 ``(H, W)`` region labels ``0..n-1`` (None with
     ``flats=False`` and no hint strokes); region_colors: uint8 ``(n, 3)``, the color of
-    each region (``flats == region_colors[regions]``)."""
+    each region (``flats == region_colors[regions]``); extras: ``sample_index`` and
+    ``outline``, how the outline was made (``inverted`` True for white-on-black art that
+    was inverted, ``stretched`` for a scan or pencil put on clean paper, ``source``)."""
 
     image: np.ndarray
     lowres: np.ndarray
@@ -115,7 +117,8 @@ class Page:
     square (padded with paper, never distorted); box: ``(top, left, h, w)`` of the page
     inside the square; regions: int32 ``(H, W)`` flat regions (None when not needed);
     region_ink: bool ``(H, W)``, the ink the regions were cut by; strokes: uint8 RGBA
-    ``(H, W, 4)`` page-sized hint strokes, or None."""
+    ``(H, W, 4)`` page-sized hint strokes, or None; info: how the outline was made
+    (``fastcolor.outline.extract_with_info``)."""
 
     ink: np.ndarray
     gray: np.ndarray
@@ -124,6 +127,7 @@ class Page:
     regions: np.ndarray | None = None
     region_ink: np.ndarray | None = None
     strokes: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
 
 
 def parse_color(color) -> tuple[int, int, int]:
@@ -244,8 +248,10 @@ class Pipeline:
         return self.weights_sha256
 
     # ---- inputs ---------------------------------------------------------------------
-    def _load_outline(self, item, extract_outline) -> np.ndarray:
-        """Anything the pipeline takes -> ink ``(H, W)`` float32 in [0, 1], 1 = ink.
+    def _load_outline(self, item, extract_outline) -> tuple[np.ndarray, dict]:
+        """Anything the pipeline takes -> (ink ``(H, W)`` float32 in [0, 1], 1 = ink; what
+        was done to get it: ``fastcolor.outline.extract_with_info``'s info, e.g.
+        ``inverted`` for white-on-black art, ``stretched`` for a scan or pencil).
 
         The float convention: numpy arrays, PIL images and files are *images*, as in every
         image library: float 1.0 (uint8 255) is white paper. Torch tensors are *outlines*:
@@ -284,13 +290,13 @@ class Pipeline:
                     f"ink): it looks like an image with 1 = paper, e.g. torch.from_numpy(page). "
                     f"Pass the numpy array itself (images: 1.0 = paper), or 1 - tensor if it "
                     f"is an outline with 1 = paper")
-            return t.to(torch.float32).cpu().numpy()
+            return t.to(torch.float32).cpu().numpy(), {"source": "outline tensor"}
         if not (isinstance(extract_outline, (bool, np.bool_)) or (
                 isinstance(extract_outline, str) and extract_outline == "auto")):
             raise InvalidInputError(f"extract_outline must be 'auto', True or False, got {extract_outline!r}")
         line_art = "auto" if isinstance(extract_outline, str) else not bool(extract_outline)
-        arr = load_image(item)
-        return outline_mod.to_ink(outline_mod.extract(arr, line_art=line_art))
+        outline, info = outline_mod.extract_with_info(load_image(item), line_art=line_art)
+        return outline_mod.to_ink(outline), info
 
     def _lowres_hints(self, page: Page, hints, count: int):
         """``Hints`` as given, or the low-res grid of the regions the page's hint strokes
@@ -431,7 +437,7 @@ class Pipeline:
                 result = self._compose_soft(page, field, bgprob, bg_color,      # 7
                                             detect_background, threshold)
             result.lowres, result.seed = self._lowres_u8(lowres[n]), seed
-            result.extras = {"sample_index": n}
+            result.extras = {"sample_index": n, "outline": dict(page.info)}
             out.append(result)
         return out
 
@@ -439,10 +445,10 @@ class Pipeline:
     def _prepare(self, item, extract_outline, *, hints, flats, gap, min_area, **_) -> Page:
         """Load the page, letterbox it into the model's square and, when flats or hint
         strokes need them, find its regions."""
-        ink = self._load_outline(item, extract_outline)
+        ink, info = self._load_outline(item, extract_outline)
         gray = np.clip(np.rint((1 - ink) * 255), 0, 255).astype(np.uint8)
         square, box = letterbox(ink, self.config.image_size)
-        page = Page(ink=ink, gray=gray, square=np.clip(square, 0, 1), box=box)
+        page = Page(ink=ink, gray=gray, square=np.clip(square, 0, 1), box=box, info=info)
         page.strokes = self._page_strokes(hints, ink.shape)
         if flats or page.strokes is not None:
             threshold = ink_threshold(gray)
