@@ -447,6 +447,9 @@ def test_numpy_integers_and_bools(tiny_pipe):
         tiny_pipe(ink, seed=True)
     with pytest.raises(InvalidInputError, match="samples"):
         tiny_pipe(ink, seed=0, samples=True)
+    two = tiny_pipe(ink, seed=0, samples=np.int64(2))
+    assert len(two) == 2
+    np.testing.assert_array_equal(two[1].image, tiny_pipe(ink, seed=0, samples=2)[1].image)
     # extract_outline: bools (numpy's too), never 1/0 taken for True/False
     gray = small_drawing(20, 24)
     r = tiny_pipe(gray, seed=0, extract_outline=np.bool_(False))
