@@ -239,7 +239,9 @@ class Pipeline:
     @classmethod
     def random(cls, config: FastcolorConfig | None = None, seed: int = 0, **kwargs) -> "Pipeline":
         """Untrained weights drawn from ``seed`` (tests, benchmarks, shape checks)."""
-        torch.manual_seed(seed)
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
+        torch.manual_seed(int(seed))
         return cls(FastcolorModel(config or FastcolorConfig()), **kwargs)
 
     def save_pretrained(self, path) -> str:

@@ -509,3 +509,11 @@ def test_from_numpy_page_is_refused_not_inverted(tiny_pipe):
     dark = np.zeros((30, 40), np.uint8)
     dark[:, :10] = 255
     assert tiny_pipe(dark, seed=2, extract_outline=False).image.shape == (30, 40, 3)
+
+
+def test_random_pipeline_refuses_a_bool_seed():
+    from fastcolor import FastcolorConfig, Pipeline
+    from fastcolor.errors import InvalidInputError
+    with pytest.raises(InvalidInputError, match="seed"):
+        Pipeline.random(FastcolorConfig.tiny(), seed=True)
+    Pipeline.random(FastcolorConfig.tiny(), seed=np.int64(3))

@@ -23,6 +23,7 @@ mismatch (``EngineMismatchError``).
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from pathlib import Path
 
@@ -243,6 +244,7 @@ class TensorRTRunner:
                                   f"or built by another TensorRT version)")
             self.context = self.engine.create_execution_context()
         self._runtime = runtime
+        self._lock = threading.Lock()    # one execution context: its shapes/addresses are shared
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if n not in inputs]
@@ -284,7 +286,7 @@ class TensorRTRunner:
 
     def _run(self, tensors) -> torch.Tensor:
         ctx = self.context
-        with torch.cuda.device(self.device):
+        with self._lock, torch.cuda.device(self.device):
             keep = []
             for (name, _), t in zip(self.spec.inputs, tensors):
                 t = t.detach().to(self.device, torch.float32).contiguous()
