@@ -60,6 +60,8 @@ setup(
         "opencv-python-headless>=4.8",
         "safetensors>=0.4",
         "tqdm>=4.60",
+        # .psd output (fastcolor.layers); psd-tools 1.26 (PixelLayer.fromarray) needs 3.11
+        "psd-tools>=1.26; python_version >= '3.11'",
     ],
     extras_require={"triton": ["triton>=3.0"], "test": ["pytest", "pytest-benchmark"],
                     # training data: OpenMoji SVGs (CC BY-SA 4.0) and the resvg renderer

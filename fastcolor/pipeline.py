@@ -105,7 +105,14 @@ class ColorizeResult:
         return Image.fromarray(self.image)
 
     def save(self, path) -> None:
-        save_image(path, self.image)
+        """Write the page to ``path``, by its extension: ``.png``, ``.jpg``, ``.jpeg`` the
+        colored image; ``.psd`` (Photoshop) or ``.ora`` (OpenRaster) a layered file with
+        the layers ``background``, ``flats`` and ``lines`` and ``image`` as its flattened
+        image (``fastcolor.layers``; needs flats: a ``flats=False`` result raises
+        ``InvalidInputError``). Any other extension raises ``InvalidInputError``. The file
+        is written atomically (``fastcolor.atomic``)."""
+        from .layers import save_result
+        save_result(path, self)
 
 
 @dataclass
