@@ -426,3 +426,35 @@ def test_random_grids_are_found(seed, rows, cols, gutter):
     panels = find_panels(page)
     check(panels, page.shape)
     assert_boxes(panels, [r for row in rects for r in row])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 300), w=st.integers(1, 300),
+       strokes=st.integers(0, 12), noise=st.sampled_from([0, 6, 20]),
+       min_gutter=st.sampled_from([None, 1, 3, 8, 30]), pad=st.sampled_from([None, 0, 5]),
+       rtl=st.booleans())
+def test_random_pages_keep_the_invariants(seed, h, w, strokes, noise, min_gutter, pad, rtl):
+    rng = np.random.default_rng(seed)
+    page = canvas(h, w)
+    for _ in range(strokes):
+        p = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        q = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        if rng.random() < 0.5:
+            cv2.rectangle(page, p, q, 0, int(rng.integers(-1, 4)) or 1, AA)
+        else:
+            cv2.line(page, p, q, 0, int(rng.integers(1, 4)), AA)
+    page = np.clip(page + rng.normal(0, noise, page.shape), 0, 255).astype(np.uint8)
+    panels = find_panels(page, min_gutter=min_gutter, pad=pad, rtl=rtl)
+    check(panels, page.shape)
+
+
+def test_options_min_gutter_pad_and_min_area():
+    rects = [(20, 20, 380, 180), (20, 200, 380, 380)]  # 20 px apart: ~13 px of paper
+    page = bordered(canvas(400, 400), rects, np.random.default_rng(11))
+    assert len(find_panels(page)) == 2
+    assert_boxes(find_panels(page, min_gutter=20, pad=2), [(20, 20, 380, 380)])  # too narrow
+    hug = find_panels(page, pad=0)
+    for b in hug:  # pad 0: the boxes end on the border's outermost dark pixels
+        sub = page[b.slice] < paper_level_of(page)
+        assert sub[0].any() and sub[-1].any() and sub[:, 0].any() and sub[:, -1].any()
+    assert find_panels(page, min_area=400 * 400) == [Box(0, 0, 400, 400)]  # all dropped
