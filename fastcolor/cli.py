@@ -3,7 +3,8 @@
 ::
 
     fastcolor outline IN -o OUT.png
-    fastcolor colorize IN... -o OUT [--overwrite | --skip-existing] [--weights W] [--seed N] [--samples N]
+    fastcolor colorize IN... -o OUT [--format png|jpg|psd|ora] [--layers DIR]
+                       [--overwrite | --skip-existing] [--weights W] [--seed N] [--samples N]
                        [--background R,G,B] [--hints HINTS.png] [--temperature T]
                        [--no-detect-background] [--no-flats] [--gap PX] [--min-area PX]
                        [--backend NAME] [--size MAX_SIDE]
@@ -27,9 +28,10 @@ import sys
 from pathlib import Path
 
 from .errors import FastcolorError, InvalidImageError, InvalidInputError
+from .layers import LAYER_FILES, LAYERED_SUFFIXES, write_layer_pngs
+from .layers import SAVE_SUFFIXES as OUTPUT_SUFFIXES   # what ColorizeResult.save writes
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg")   # what save_image writes
 _MAX_SEED = 2 ** 64 - 1                       # torch.Generator.manual_seed's limit
 INTERRUPTED = 130                             # exit code after Ctrl-C (128 + SIGINT)
 
@@ -51,18 +53,26 @@ def _expand_inputs(paths: list[str]) -> list[Path]:
     return out
 
 
-def _output_paths(inputs: list[Path], output: str, samples: int) -> list[list[Path]]:
+def _output_paths(inputs: list[Path], output: str, samples: int,
+                  fmt: str | None = None) -> list[list[Path]]:
     """Where each input's samples go (the rule of ``colorize -o``'s help):
 
-    - ``-o NAME.png|.jpg|.jpeg``: one input; sample k of several goes to ``NAME_k.png``
-      beside it;
+    - ``-o NAME.png|.jpg|.jpeg|.psd|.ora``: one input; sample k of several goes to
+      ``NAME_k`` with the same extension beside it; ``fmt`` (``--format``), if given,
+      must agree with the extension;
     - a folder (an existing one, or a name ending in ``/``, or a name without extension
-      when there is more than one output): ``INPUT.png`` (``INPUT_k.png`` for sample k);
+      when there is more than one output): ``INPUT.png`` (``INPUT_k.png`` for sample
+      k), or ``INPUT.<fmt>`` with ``--format``;
     - anything else is an error, never a folder named like a file."""
     out = Path(output)
     suffix = out.suffix.lower()
     folder = out.is_dir() or output.endswith(("/", os.sep))
     if not folder and suffix in OUTPUT_SUFFIXES:
+        if fmt is not None and suffix.lstrip(".") != fmt and \
+                not (fmt == "jpg" and suffix == ".jpeg"):
+            raise InvalidInputError(
+                f"-o {output!r} names a {suffix} file but --format asks for {fmt}; drop "
+                f"--format or name the output .{fmt}")
         if len(inputs) > 1:
             raise InvalidInputError(
                 f"-o {output!r} names one file, but there are {len(inputs)} inputs: give a "
@@ -72,14 +82,48 @@ def _output_paths(inputs: list[Path], output: str, samples: int) -> list[list[Pa
         return [[out.with_name(f"{out.stem}_{k}{out.suffix}") for k in range(samples)]]
     if not folder and suffix:
         raise InvalidInputError(
-            f"-o {output!r}: cannot write {out.suffix!r} files; name the output .png, .jpg "
-            f"or .jpeg (or end a folder name with '/')")
+            f"-o {output!r}: cannot write {out.suffix!r} files; name the output .png, "
+            f".jpg, .jpeg, .psd or .ora (or end a folder name with '/')")
+    ext = f".{fmt or 'png'}"
     if not folder and len(inputs) * samples == 1:
         raise InvalidInputError(
-            f"-o {output!r} has no extension: name the output file .png, .jpg or .jpeg, or "
-            f"end it with '/' to write {inputs[0].stem}.png into that folder")
-    return [[out / (f"{p.stem}.png" if samples == 1 else f"{p.stem}_{k}.png")
+            f"-o {output!r} has no extension: name the output file .png, .jpg, .jpeg, .psd "
+            f"or .ora, or end it with '/' to write {inputs[0].stem}{ext} into that folder")
+    return [[out / (f"{p.stem}{ext}" if samples == 1 else f"{p.stem}_{k}{ext}")
              for k in range(samples)] for p in inputs]
+
+
+def _layer_folders(inputs: list[Path], layers: str | None,
+                   samples: int) -> list[list[Path | None]]:
+    """``--layers DIR``: the folder of each input's layer PNGs, per sample: ``DIR/STEM/``
+    (``DIR/STEM_k/`` for sample k of several); None everywhere without ``--layers``."""
+    if layers is None:
+        return [[None] * samples for _ in inputs]
+    root = Path(layers)
+    return [[root / (p.stem if samples == 1 else f"{p.stem}_{k}") for k in range(samples)]
+            for p in inputs]
+
+
+def _layer_files(folder: Path | None) -> list[Path]:
+    """The files ``write_layer_pngs`` writes into ``folder`` (none for None)."""
+    return [] if folder is None else [folder / name for name in LAYER_FILES]
+
+
+def _page_files(dsts: list[Path], folders: list[Path | None]) -> list[Path]:
+    """Every file one input writes: its outputs, then its layer PNGs (if any)."""
+    return list(dsts) + [f for folder in folders for f in _layer_files(folder)]
+
+
+def _check_layered(args, outputs: list[list[Path]]) -> None:
+    """Layered outputs (.psd, .ora, --layers) need flats: refused with --no-flats before
+    any compute."""
+    layered = args.layers is not None or any(
+        d.suffix.lower() in LAYERED_SUFFIXES for dsts in outputs for d in dsts)
+    if layered and args.no_flats:
+        raise InvalidInputError(
+            "layered output (.psd, .ora, --layers) needs flats, and --no-flats keeps the "
+            "soft colors multiplied with the ink, which cannot be split into layers; drop "
+            "--no-flats or write .png/.jpg")
 
 
 def _check_outputs(inputs: list[Path], outputs: list[list[Path]]) -> None:
@@ -150,16 +194,19 @@ def cmd_colorize(args) -> int:
     it are skipped), so a rerun with ``--skip-existing`` gives what one run would."""
     inputs = _expand_inputs(args.inputs)
     _check_colorize_options(args, len(inputs))
-    outputs = _output_paths(inputs, args.output, args.samples)
-    _check_outputs(inputs, outputs)
-    existing = [d for dsts in outputs for d in dsts if d.exists()]
+    outputs = _output_paths(inputs, args.output, args.samples, args.format)
+    folders = _layer_folders(inputs, args.layers, args.samples)
+    _check_layered(args, outputs)
+    files = [_page_files(dsts, fs) for dsts, fs in zip(outputs, folders)]
+    _check_outputs(inputs, files)
+    existing = [d for dsts in files for d in dsts if d.exists()]
     if existing and not (args.overwrite or args.skip_existing):
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise InvalidInputError(
             f"output {str(existing[0])!r} already exists{more}; pass --overwrite to "
             f"replace it or --skip-existing to keep it and skip its page")
     keep = set(existing) if args.skip_existing else set()
-    pairs = list(zip(inputs, outputs))
+    pairs = list(zip(inputs, outputs, folders, files))
     total, written, skipped, failed = len(pairs), 0, 0, 0
     bar = None
     try:
@@ -169,13 +216,13 @@ def cmd_colorize(args) -> int:
             from tqdm import tqdm
             bar = tqdm(total=total, desc="colorize", unit="image", file=sys.stderr)
         say = print if bar is None else bar.write
-        for i, (src, dsts) in enumerate(pairs):
-            if all(d in keep for d in dsts):
+        for i, (src, dsts, layer_dirs, every) in enumerate(pairs):
+            if all(d in keep for d in every):
                 skipped += 1
             else:
                 try:
                     _colorize_page(pipe, args, src, dsts, keep, seed=args.seed + i,
-                                   hints=hints, say=say)
+                                   hints=hints, say=say, layer_dirs=layer_dirs)
                     written += 1
                 except FastcolorError as e:
                     if total == 1:
@@ -217,17 +264,22 @@ def _tell(bar, line: str) -> None:
 
 
 def _colorize_page(pipe, args, src: Path, dsts: list[Path], keep: set, *, seed: int,
-                   hints, say) -> None:
-    """Color one input and save its samples (those not in ``keep``)."""
+                   hints, say, layer_dirs: list[Path | None]) -> None:
+    """Color one input and save its samples (those not in ``keep``), and their layer
+    PNGs into ``layer_dirs`` (``--layers``) unless all of them are kept."""
     image = str(src) if args.size is None else _fit_size(src, args.size)
     result = pipe(image, seed=seed, samples=args.samples, hints=hints,
                   background=args.background, temperature=args.temperature,
                   detect_background=not args.no_detect_background, flats=not args.no_flats,
                   gap=args.gap, min_area=args.min_area)
-    for res, dst in zip(result if args.samples > 1 else [result], dsts):
+    for res, dst, layer_dir in zip(result if args.samples > 1 else [result], dsts,
+                                   layer_dirs):
         if dst not in keep:
             res.save(dst)
             say(f"wrote {dst}")
+        if layer_dir is not None and not all(f in keep for f in _layer_files(layer_dir)):
+            write_layer_pngs(layer_dir, res)
+            say(f"wrote {layer_dir}{os.sep}")
 
 
 def _fit_size(path, max_side: int):
@@ -401,14 +453,25 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("colorize", help="color line art (files or folders)")
     c.add_argument("inputs", nargs="+")
     c.add_argument("-o", "--output", required=True,
-                   help="output file NAME.png, .jpg or .jpeg for one input (with --samples "
-                        "N: NAME_0.png ... NAME_{N-1}.png beside it), or a folder (an "
-                        "existing one, a name ending in '/', or a name without extension "
-                        "for several inputs or samples) that receives INPUT.png (INPUT_k.png "
-                        "for sample k). Outputs are checked before anything is computed: "
+                   help="output file NAME.png, .jpg or .jpeg for one input, or NAME.psd "
+                        "(Photoshop) or NAME.ora (OpenRaster) for a layered file with the "
+                        "layers background, flats and lines (with --samples N: NAME_0.png "
+                        "... NAME_{N-1}.png beside it), or a folder (an existing one, a name "
+                        "ending in '/', or a name without extension for several inputs or "
+                        "samples) that receives INPUT.png (INPUT_k.png for sample k; see "
+                        "--format). Outputs are checked before anything is computed: "
                         "never an input file, never two inputs to one output. A page that "
                         "fails is reported and the others still run; the exit code is 1 "
                         "if any failed, 130 after Ctrl-C")
+    c.add_argument("--format", default=None, choices=["png", "jpg", "psd", "ora"],
+                   help="the file type written into an -o folder (default png); with an "
+                        "-o file it must match its extension")
+    c.add_argument("--layers", default=None, metavar="DIR",
+                   help="also write each page's layers as PNGs into DIR/INPUT/ "
+                        "(DIR/INPUT_k/ for sample k): lines.png (black ink with alpha), "
+                        "flats.png, background_mask.png, regions.png (the region map: "
+                        "16-bit gray, RGB over 65535 regions) and region_colors.json. "
+                        "Needs flats")
     existing = c.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true",
                           help="replace outputs that exist (default: refuse to start)")

@@ -1,6 +1,6 @@
-"""Layered outputs (fastcolor.layers, ColorizeResult.save), checked by reading the files
-back with real readers: psd-tools for PSD, zipfile + xml.etree + PIL for OpenRaster,
-PIL + json for the layer PNGs."""
+"""Layered outputs (fastcolor.layers, ColorizeResult.save, colorize -o x.psd/.ora,
+--layers, --format), checked by reading the files back with real readers: psd-tools for
+PSD, zipfile + xml.etree + PIL for OpenRaster, PIL + json for the layer PNGs."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from psd_tools.constants import BlendMode, ColorMode, Tag
 from psd_tools.composite import composite
 
 from fastcolor import ColorizeResult, FastcolorConfig, InvalidInputError, Pipeline
+from fastcolor.cli import main
 from fastcolor.layers import (LAYER_FILES, write_layer_pngs, write_ora, write_psd)
 
 HOUSE = Path(__file__).resolve().parent.parent / "examples" / "panel_house.png"
@@ -373,3 +374,108 @@ def test_interrupted_layer_pngs_leave_no_partial_file(tmp_path, house, monkeypat
     assert sorted(p.name for p in (tmp_path / "page").iterdir()) == \
         ["background_mask.png", "flats.png", "lines.png"]
     assert np.array_equal(np.asarray(png(tmp_path / "page" / "flats.png")), house.flats)
+
+
+# ---------------------------------------------------------------------------
+# the command line
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    Pipeline.random(FastcolorConfig.tiny(), seed=0).save_pretrained(path)
+    return path
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_psd_and_ora_equal_the_png(capsys, tmp_path, weights):
+    """-o page.psd / page.ora: the flattened files equal what -o page.png writes."""
+    for name in ("page.png", "page.psd", "page.ora"):
+        code, _, err = run(capsys, "colorize", HOUSE, "-o", tmp_path / name,
+                           "--weights", weights, "--seed", 5)
+        assert code == 0, err
+    flat = np.asarray(png(tmp_path / "page.png"))
+    psd = PSDImage.open(tmp_path / "page.psd")
+    assert [layer.name for layer in psd] == ["background", "flats", "lines"]
+    assert np.array_equal(np.asarray(psd.topil()), flat)
+    assert np.array_equal(u8(composite(psd)[0]), flat)
+    with zipfile.ZipFile(tmp_path / "page.ora") as z, z.open("mergedimage.png") as f:
+        assert np.array_equal(np.asarray(png(f)), flat)
+
+
+def test_cli_layers_and_format(capsys, tmp_path, weights):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    Image.fromarray(drawing()).save(a)
+    Image.fromarray(drawing(40, 40)).save(b)
+    code, out, err = run(capsys, "colorize", a, b, "-o", tmp_path / "out", "--format", "psd",
+                         "--layers", tmp_path / "layers", "--weights", weights)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.psd", "b.psd"]
+    for stem in ("a", "b"):
+        folder = tmp_path / "layers" / stem
+        assert sorted(p.name for p in folder.iterdir()) == sorted(LAYER_FILES)
+        merged = np.asarray(PSDImage.open(tmp_path / "out" / f"{stem}.psd").topil())
+        flats = np.asarray(png(folder / "flats.png")).astype(np.uint16)
+        alpha = np.asarray(png(folder / "lines.png"))[..., 3].astype(np.uint16)
+        assert np.array_equal(merged, (flats * (255 - alpha[..., None]) + 127) // 255)
+    # the default for a folder stays PNG; --format ora
+    code, _, err = run(capsys, "colorize", a, b, "-o", f"{tmp_path / 'png'}/", "--weights",
+                       weights)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["a.png", "b.png"]
+    code, _, err = run(capsys, "colorize", a, "-o", f"{tmp_path / 'ora'}/", "--format", "ora",
+                       "--weights", weights)
+    assert code == 0, err
+    assert zipfile.is_zipfile(tmp_path / "ora" / "a.ora")
+    # an existing layer folder: refused, then skipped, then replaced
+    code, _, err = run(capsys, "colorize", a, "-o", tmp_path / "x.png",
+                       "--layers", tmp_path / "layers", "--weights", weights)
+    assert code == 2 and "already exists" in err and "lines.png" in err
+    assert not (tmp_path / "x.png").exists()
+    code, out, err = run(capsys, "colorize", a, "-o", tmp_path / "x.png", "--layers",
+                         tmp_path / "layers", "--weights", weights, "--skip-existing")
+    assert code == 0 and (tmp_path / "x.png").exists() and out.count("wrote") == 1
+
+
+def test_cli_refusals_before_compute(capsys, tmp_path, weights):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    Image.fromarray(drawing()).save(one / "p.png")
+    Image.fromarray(drawing()).save(two / "p.png")
+    cases = [
+        # two inputs with one stem: their layer folders clash
+        (["colorize", one / "p.png", two / "p.png", "-o", tmp_path / "out/", "--layers",
+          tmp_path / "layers", "--format", "ora"], "would both be written"),
+        (["colorize", one / "p.png", "-o", tmp_path / "p.psd", "--no-flats"], "needs flats"),
+        (["colorize", one / "p.png", "-o", tmp_path / "p.png", "--layers", tmp_path / "l",
+          "--no-flats"], "needs flats"),
+        (["colorize", one / "p.png", "-o", tmp_path / "p.png", "--format", "psd"],
+         "--format"),
+        (["colorize", one / "p.png", "-o", tmp_path / "p.tif"], ".psd or .ora"),
+    ]
+    for argv, needle in cases:
+        code, _, err = run(capsys, *argv, "--weights", weights)
+        assert code == 2 and needle in err, (argv, err)
+    # nothing written (the output folders may have been created by the checks)
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == \
+        [one / "p.png", two / "p.png"]
+
+
+def test_cli_samples_get_their_own_layer_folders(capsys, tmp_path, weights):
+    code, _, err = run(capsys, "colorize", HOUSE, "-o", tmp_path / "h.ora", "--samples", 2,
+                       "--layers", tmp_path / "layers", "--weights", weights)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h_0.ora", "h_1.ora", "layers"]
+    assert sorted(p.name for p in (tmp_path / "layers").iterdir()) == \
+        ["panel_house_0", "panel_house_1"]
+    for k in (0, 1):
+        with zipfile.ZipFile(tmp_path / f"h_{k}.ora") as z, z.open("data/flats.png") as f:
+            flats = np.asarray(png(f))[..., :3]
+        assert np.array_equal(flats, np.asarray(png(tmp_path / "layers" /
+                                                    f"panel_house_{k}" / "flats.png")))
