@@ -24,6 +24,15 @@ low-res sample either way), and measured:
   region's most frequent output color: 1.0 when every region comes out one flat color.
   For fastcolor (flats, the default), ``fastcolor_soft`` (``flats=False``: the polished
   colors as they are, the output before flats) and the run without the detector;
+- **region color error**: the regions of the line art (``fastcolor.flats.find_regions``
+  on the outline, the same for every method) each get the median CIELAB color of the
+  ground truth and of the output over their clean paper (``outline >= 250``); the
+  CIEDE2000 between the two, weighted by the region's area, averaged over all regions
+  and split into background (regions mostly in the true background) and foreground.
+  What a colorist sees: one number per region, not per pixel. Baselines: all white, one
+  mean color, and ``class_mean`` (the training panels' mean background color on
+  background regions and mean foreground color on the others: the best a colorizer
+  that knows only which regions are background could do with constants);
 - **ink preserved**: the fraction of ink pixels (outline value 0) that stay black (0, 0,
   0) in the output: must be 1.0;
 - **time**: seconds per image (the run with the detector, after one warm-up run).
@@ -163,6 +172,40 @@ def flat_share(image: np.ndarray, outline: np.ndarray, min_area: int = 64) -> fl
     return float(modal.sum() / inside.sum())
 
 
+def region_color_error(image: np.ndarray, truth: np.ndarray, labels: np.ndarray,
+                       paper: np.ndarray, background: np.ndarray) -> dict:
+    """Area-weighted CIEDE2000 between the per-region median CIELAB colors of ``image``
+    and ``truth`` (uint8 RGB) over the ``paper`` pixels of each region of ``labels``;
+    ``{"all", "bg", "fg"}`` (None where no region), bg = regions mostly in
+    ``background``."""
+    from .flats.colors import grouped_median
+    lab_ids = labels[paper].astype(np.int64)
+    if not len(lab_ids):
+        return {"all": None, "bg": None, "fg": None}
+    ids, lab_ids = np.unique(lab_ids, return_inverse=True)
+    n = len(ids)
+    area = np.bincount(lab_ids, minlength=n).astype(np.float64)
+    is_bg = np.bincount(lab_ids, weights=background[paper].astype(np.float64), minlength=n) > area / 2
+    med = []
+    for img in (image, truth):
+        lab = rgb_to_lab(img[paper])
+        med.append(np.stack([grouped_median(lab_ids, lab[:, c], n) for c in range(3)], 1))
+    d = ciede2000(med[0], med[1])
+
+    def weighted(sel):
+        return float((d[sel] * area[sel]).sum() / area[sel].sum()) if sel.any() else None
+    return {"all": weighted(np.ones(n, bool)), "bg": weighted(is_bg), "fg": weighted(~is_bg)}
+
+
+def class_means(panels, limit: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Mean RGB of the background and of the foreground paper pixels of the first
+    ``limit`` panels of a ``PanelSet`` (the ``class_mean`` baseline)."""
+    color, bg = panels.color[:limit], panels.background[:limit]
+    paper = panels.line[:limit] >= 250
+    return (color[bg & paper].reshape(-1, 3).mean(axis=0),
+            color[~bg & paper].reshape(-1, 3).mean(axis=0))
+
+
 def lay_ink(color: np.ndarray, outline: np.ndarray) -> np.ndarray:
     """The pipeline's last step: ``color * (1 - ink)`` with ``ink = 1 - outline / 255``."""
     paper = outline.astype(np.float32)[..., None] / 255
@@ -245,7 +288,7 @@ def folder_items(folder, limit: int | None = None) -> tuple[list[Item], np.ndarr
 
 
 METHODS = ("fastcolor", "fastcolor_soft", "fastcolor_no_detector", "white", "mean_color",
-           "lowres_upsampled", "fastcolor_true_background")
+           "class_mean", "lowres_upsampled", "fastcolor_true_background")
 FLAT_SHARE_OF = ("fastcolor", "fastcolor_soft", "fastcolor_no_detector")
 
 
@@ -254,11 +297,27 @@ def _mean(values) -> float | None:
     return float(np.mean(v)) if v else None
 
 
+def _u8(color) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(color, np.float64)), 0, 255).astype(np.uint8)
+
+
 def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: float = 1.0,
-             progress: bool = False) -> dict:
-    """Run the pipeline on ``items`` and compute the metrics of the module doc."""
-    mean_rgb = np.clip(np.rint(np.asarray(mean_color, np.float64)), 0, 255).astype(np.uint8)
+             progress: bool = False, class_colors=None) -> dict:
+    """Run the pipeline on ``items`` and compute the metrics of the module doc.
+    ``class_colors``: (background RGB, foreground RGB) of the ``class_mean`` baseline
+    (default: the means over ``items``' own ground truth)."""
+    from .flats import find_regions
+    mean_rgb = _u8(mean_color)
+    if class_colors is None:
+        paper = [it.outline >= 250 for it in items]
+        class_colors = (
+            np.concatenate([it.color[it.background & p] for it, p in zip(items, paper)]).mean(0)
+            if items else (255, 255, 255),
+            np.concatenate([it.color[~it.background & p] for it, p in zip(items, paper)]).mean(0)
+            if items else (255, 255, 255))
+    class_rgb = [_u8(c) for c in class_colors]
     per = {m: {"all": [], "bg": [], "fg": []} for m in METHODS}
+    region = {m: {"all": [], "bg": [], "fg": []} for m in METHODS}
     spread = {"with_detector": [], "without_detector": [], "ground_truth": []}
     std_ab = {"with_detector": [], "without_detector": []}
     ink = {"with_detector": [], "without_detector": []}
@@ -281,17 +340,28 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         soft = pipe(item.outline, seed=seed + i, extract_outline=False,
                     temperature=temperature, flats=False)
         low = cv2.resize(det.lowres, (W, H), interpolation=cv2.INTER_LINEAR)
+        labels = find_regions(item.outline)
+        paper = item.outline >= 250
+        n = int(labels.max()) + 1
+        region_bg = np.bincount(labels[paper], weights=item.background[paper].astype(float),
+                                minlength=n) > np.bincount(labels[paper], minlength=n) / 2
+        class_img = np.where(region_bg[labels][..., None], class_rgb[0], class_rgb[1])
         outputs = {
             "fastcolor": det.image, "fastcolor_soft": soft.image,
             "fastcolor_no_detector": nodet.image,
             "white": lay_ink(np.full((H, W, 3), 255, np.uint8), item.outline),
             "mean_color": lay_ink(np.broadcast_to(mean_rgb, (H, W, 3)), item.outline),
+            "class_mean": lay_ink(class_img.astype(np.uint8), item.outline),
             "lowres_upsampled": lay_ink(low, item.outline),
         }
         if item.bg_color is not None:
             outputs["fastcolor_true_background"] = pipe(
                 item.outline, seed=seed + i, extract_outline=False, temperature=temperature,
                 background=item.bg_color).image
+        for m, img in outputs.items():
+            for k, v in region_color_error(img, item.color, labels, paper,
+                                           item.background).items():
+                region[m][k].append(v)
         paper = item.outline > 127
         bg = cv2.erode(item.background.astype(np.uint8), kernel).astype(bool) & paper
         fg = paper & ~item.background
@@ -335,6 +405,10 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         "ciede2000": ciede,
         "ciede2000_background": {m: _mean(per[m]["bg"]) for m in METHODS},
         "ciede2000_foreground": {m: _mean(per[m]["fg"]) for m in METHODS},
+        "region_ciede2000": {m: _mean(region[m]["all"]) for m in METHODS},
+        "region_ciede2000_background": {m: _mean(region[m]["bg"]) for m in METHODS},
+        "region_ciede2000_foreground": {m: _mean(region[m]["fg"]) for m in METHODS},
+        "class_colors": [[float(v) for v in c] for c in class_colors],
         "flat_share": {m: _mean(v) for m, v in flat.items()},
         "ink_preserved": {k: _mean(v) for k, v in ink.items()},
         "ink_preserved_min": {k: (min(x for x in v if x is not None)
@@ -381,6 +455,14 @@ def format_table(r: dict) -> str:
         lines.append(f"  {m:26s} {_fmt(r['ciede2000'][m], 2):>8s} "
                      f"{_fmt(r['ciede2000_background'][m], 2):>8s} "
                      f"{_fmt(r['ciede2000_foreground'][m], 2):>8s}")
+    lines += ["", f"{'region CIEDE2000 (area-weighted)':28s} {'all':>8s} {'backgr.':>8s} "
+                  f"{'foregr.':>8s}"]
+    for m in METHODS:
+        if r.get("region_ciede2000", {}).get(m) is None:
+            continue
+        lines.append(f"  {m:26s} {_fmt(r['region_ciede2000'][m], 2):>8s} "
+                     f"{_fmt(r['region_ciede2000_background'][m], 2):>8s} "
+                     f"{_fmt(r['region_ciede2000_foreground'][m], 2):>8s}")
     ink = r["ink_preserved"]
     lines += ["", "flat share (area of closed regions in one color, 1 = flat)"]
     lines += [f"  {m:26s} {_fmt(v)}" for m, v in r.get("flat_share", {}).items()]
@@ -403,11 +485,15 @@ def run_eval(weights=None, data=None, images=None, split: str = "val", limit: in
         raise InvalidInputError("give exactly one of --data DIR (a fastcolor data cache) and "
                                 "--images FOLDER (color images)")
     pipe = Pipeline.from_pretrained(weights, backend=backend)
+    class_colors = None
     if data is not None:
+        from .data.cache import load_split
         items, mean = cache_items(data, split, limit, outline)
+        class_colors = class_means(load_split(data, "train", 500))
     else:
         items, mean = folder_items(images, limit)
-    result = evaluate(pipe, items, mean, seed=seed, temperature=temperature, progress=progress)
+    result = evaluate(pipe, items, mean, seed=seed, temperature=temperature, progress=progress,
+                      class_colors=class_colors)
     result["weights_sha256"] = pipe.weights_sha256
     result["source"] = str(data) if data is not None else str(images)
     result["split"] = split if data is not None else None

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 
-__all__ = ["MAX_SAMPLES", "region_samples", "region_colors", "region_is_background",
+__all__ = ["MAX_SAMPLES", "grouped_median", "region_samples", "region_colors", "region_is_background",
            "hint_region_colors", "paint_regions", "compose"]
 
 MAX_SAMPLES = 1 << 18
@@ -61,8 +61,9 @@ def region_samples(labels: np.ndarray, ink: np.ndarray, fields: list[np.ndarray]
     return lab, vals
 
 
-def _grouped_median(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Per-group median of ``values`` (float ``(M,)``), groups ``0..n-1`` all present."""
+def grouped_median(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per-group median of ``values`` (float ``(M,)``; the lower middle value for an even
+    count), groups ``0..n-1`` all present."""
     order = np.lexsort((values, groups))
     counts = np.bincount(groups, minlength=n)
     starts = np.cumsum(counts) - counts
@@ -75,7 +76,7 @@ def region_colors(regions: np.ndarray, colors: np.ndarray, n: int) -> np.ndarray
     back to 8-bit sRGB. ``regions`` / ``colors`` from :func:`region_samples` (colors
     float32 RGB in [0, 1]); returns uint8 ``(n, 3)``."""
     lab = cv2.cvtColor(np.clip(colors, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2Lab)[0]
-    med = np.stack([_grouped_median(regions, lab[:, c], n) for c in range(3)], 1)
+    med = np.stack([grouped_median(regions, lab[:, c], n) for c in range(3)], 1)
     rgb = cv2.cvtColor(med.astype(np.float32)[None], cv2.COLOR_Lab2RGB)[0]
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
