@@ -18,8 +18,9 @@ way comic panel extractors do it:
 * a **line** (row or column) of the current block is paper when at most
   ``max(2, 0.5 %)`` of its pixels are not paper, or when it is one of at most
   ``2 * speck`` lines whose dark pixels are all specks (8-connected components at most
-  ``speck = max(4, min_gutter // 2)`` px both ways): scan noise and dust in a gutter or
-  margin do not hide the gutter or widen the panels;
+  ``speck = max(4, min_gutter // 2)`` px both ways, covering at most 1 % of the lines:
+  a screen tone is no specks): scan noise and dust in a gutter or margin do not hide
+  the gutter or widen the panels;
 * a **gutter** is an interior run of at least ``min_gutter`` paper lines that no 8-connected
   stroke crosses from one side to the other (a thin line through a gap in borderless art,
   or the side borders of an empty stretch inside a bordered panel, is not a gutter);
@@ -73,6 +74,7 @@ __all__ = ["PAPER_TOLERANCE", "Box", "blend_weights", "default_min_gutter", "fin
 PAPER_TOLERANCE = 32  # gray levels under the median that still count as paper
 _LINE_INK_SHARE = 0.005  # share of a paper line's pixels that may be ink (specks, noise)
 _LINE_INK_MIN = 2  # ... and at least this many pixels
+_SPECK_SHARE = 0.01  # specks cover at most this share of their lines (not a screen tone)
 _MEDIAN_SAMPLES = 1 << 20  # pixels the paper level's median reads at most
 
 
@@ -245,7 +247,8 @@ class _XYCut:
         for i, (a, b) in enumerate(dark):
             lo = max(a - self.speck, dark[i - 1][1] if i else 0)
             hi = min(b + self.speck, dark[i + 1][0] if i + 1 < len(dark) else len(paper))
-            if b - a <= 2 * self.speck and self._specks(view, lo, hi, axis):
+            sparse = counts[lo:hi].sum() <= _SPECK_SHARE * (hi - lo) * across
+            if b - a <= 2 * self.speck and sparse and self._specks(view, lo, hi, axis):
                 paper[a:b] = True
         runs = _runs(paper)
         if len(runs) == 1 and runs[0] == (0, len(paper)):
@@ -258,7 +261,7 @@ class _XYCut:
         cuts, lo = [], start
         for a, b in runs:
             if a > start and b < end and b - a >= self.min_gutter and not self._crossed(
-                    view, a, b, axis):
+                    view, counts, a, b, axis):
                 cuts.append((lo, a))
                 lo = b
         cuts.append((lo, end))
@@ -269,25 +272,40 @@ class _XYCut:
     def _specks(self, view, lo, hi, axis) -> bool:
         """Whether the ink of the lines ``lo:hi`` is only specks: 8-connected components
         at most ``speck`` px both ways, none cut by the band's edge (inside the view)."""
-        n = view.shape[axis]
-        band = view[lo:hi] if axis == 0 else view[:, lo:hi].T
-        count, _, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(band),
-                                                              connectivity=8)
-        st = stats[1:]
-        top, h = st[:, cv2.CC_STAT_TOP], st[:, cv2.CC_STAT_HEIGHT]
-        small = (h <= self.speck) & (st[:, cv2.CC_STAT_WIDTH] <= self.speck)
-        cut = ((top == 0) & (lo > 0)) | ((top + h == hi - lo) & (hi < n))
-        return bool(count > 1 and (small & ~cut).all())
+        start, along, across = _strokes(view, lo, hi, axis)
+        cut = ((start == 0) & (lo > 0)) | ((start + along == hi - lo) & (hi < view.shape[axis]))
+        small = (along <= self.speck) & (across <= self.speck)
+        return bool(len(start) and (small & ~cut).all())
 
     @staticmethod
-    def _crossed(view, a, b, axis) -> bool:
+    def _crossed(view, counts, a, b, axis) -> bool:
         """Whether an 8-connected stroke of ``view`` crosses the band ``a:b`` along
-        ``axis`` from one side to the other."""
-        band = view[a:b] if axis == 0 else view[:, a:b]
-        n, _, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(band),
-                                                          connectivity=8)
-        extent = stats[1:, cv2.CC_STAT_HEIGHT if axis == 0 else cv2.CC_STAT_WIDTH]
-        return bool(n > 1 and (extent >= b - a).any())
+        ``axis`` from one side to the other (``counts``: ink per line of ``view``)."""
+        if counts[a:b].min() == 0:
+            return False  # a line of the band is all paper: nothing crosses it
+        _, along, _ = _strokes(view, a, b, axis)
+        return bool((along >= b - a).any())
+
+
+def _strokes(view, lo, hi, axis):
+    """The 8-connected ink components of the lines ``lo:hi`` of ``view`` along ``axis``:
+    each one's first line (from ``lo``), its extent along ``axis`` and across it.
+
+    Runs of empty lines across the band shrink to one line first (which keeps every
+    component and its extents), so a tall band with a few strokes costs little."""
+    band = view[lo:hi] if axis == 0 else view[:, lo:hi]
+    has = cv2.reduce(band, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() > 0  # per line across
+    if not has.any():
+        return (np.zeros(0, np.int32),) * 3
+    keep = has.copy()
+    keep[1:] |= has[:-1]
+    band = band[:, keep] if axis == 0 else band[keep]
+    _, _, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(band),
+                                                      connectivity=8)
+    st = stats[1:]
+    if axis == 0:
+        return st[:, cv2.CC_STAT_TOP], st[:, cv2.CC_STAT_HEIGHT], st[:, cv2.CC_STAT_WIDTH]
+    return st[:, cv2.CC_STAT_LEFT], st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -458,3 +458,16 @@ def test_options_min_gutter_pad_and_min_area():
         sub = page[b.slice] < paper_level_of(page)
         assert sub[0].any() and sub[-1].any() and sub[:, 0].any() and sub[:, -1].any()
     assert find_panels(page, min_area=400 * 400) == [Box(0, 0, 400, 400)]  # all dropped
+
+
+def test_a_dot_screen_is_not_specks():
+    # a screen tone (2 px dots every 6 px) between two panels: dense, so not specks,
+    # and no gutter inside it
+    page = canvas(400, 300)
+    ys, xs = np.mgrid[150:250:6, 20:280:6]
+    page[ys, xs] = page[ys + 1, xs] = 0
+    page[:120] = bordered(canvas(120, 300), [(20, 20, 280, 100)], np.random.default_rng(12))
+    page[280:] = bordered(canvas(120, 300), [(20, 0, 280, 100)], np.random.default_rng(13))
+    panels = find_panels(page)
+    check(panels, page.shape)
+    assert len(panels) == 3 and near(panels[1], (20, 150, 278, 247), tol=4)
