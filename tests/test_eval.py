@@ -12,7 +12,7 @@ from fastcolor.config import FastcolorConfig
 from fastcolor.data.build import build_dataset
 from fastcolor.evaluate import (METHODS, chroma_spread, ciede2000, estimate_background,
                                 evaluate, flat_share, folder_items, ink_preserved, lay_ink,
-                                rgb_to_lab)
+                                region_color_error, rgb_to_lab)
 from fastcolor.figure import COLUMNS, render_grid
 from fastcolor.pipeline import Pipeline
 
@@ -124,6 +124,25 @@ def test_flat_share_metric():
     assert flat_share(img, outline, min_area=1000) is None
 
 
+def test_region_color_error_weights_regions_by_area():
+    labels = np.zeros((10, 30), np.int32)
+    labels[:, 10:] = 1                                    # areas 100 and 200
+    truth = np.zeros((10, 30, 3), np.uint8)
+    truth[:, :10] = (200, 30, 30)
+    truth[:, 10:] = (30, 200, 30)
+    paper = np.ones((10, 30), bool)
+    background = labels == 1
+    r = region_color_error(truth, truth, labels, paper, background)
+    assert r == {"all": 0.0, "bg": 0.0, "fg": 0.0}
+    image = truth.copy()
+    image[:, :10] = (190, 40, 40)
+    image[0, 0] = (0, 0, 255)                             # one odd pixel: the median ignores it
+    d = float(ciede2000(rgb_to_lab(np.uint8([[190, 40, 40]])), rgb_to_lab(np.uint8([[200, 30, 30]])))[0])
+    r = region_color_error(image, truth, labels, paper, background)
+    assert r["fg"] == pytest.approx(d) and r["bg"] == 0.0
+    assert r["all"] == pytest.approx(d * 100 / 300)
+
+
 def test_pipeline_preserves_ink_with_and_without_detector():
     pipe = Pipeline.random(FastcolorConfig.tiny(), seed=1)
     outline = np.full((30, 40), 255, np.uint8)
@@ -170,6 +189,7 @@ def test_evaluate_on_cache_items(setup):
     assert set(r["ciede2000"]) == set(METHODS)
     assert all(v is not None and v >= 0 for v in r["ciede2000"].values())
     assert r["ink_preserved"] == {"with_detector": 1.0, "without_detector": 1.0}
+    assert set(r["region_ciede2000"]) == set(METHODS)
     flat = r["flat_share"]
     assert flat["fastcolor"] > 0.97 and flat["fastcolor"] > flat["fastcolor_soft"]
     # the true background, shrunk by a pixel, is flat in the ground truth
