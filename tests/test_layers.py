@@ -176,6 +176,14 @@ def test_psd_file_structure(tmp_path, result):
     for rec in layer_info.layer_records:
         assert sorted(int(c.id) for c in rec.channel_info) == [-1, 0, 1, 2]
     assert len(layer_info.channel_image_data) == 3
+    # a second, independent reader: Pillow's PSD plugin (merged image, layer names and
+    # bounds; it reads layer channels by position, so their pixels are psd-tools' to check)
+    with Image.open(path) as im:
+        assert im.format == "PSD" and im.mode == "RGB"
+        assert np.array_equal(np.asarray(im), result.image)
+        h, w = result.image.shape[:2]
+        assert [(name, mode, box) for name, mode, box, _ in im.layers] == \
+            [(name, "RGBA", (0, 0, w, h)) for name in ("background", "flats", "lines")]
 
 
 # ---------------------------------------------------------------------------
