@@ -330,18 +330,15 @@ def test_no_flats_is_refused_for_layers(tmp_path, pipe):
     assert np.array_equal(np.asarray(png(tmp_path / "s.png")), soft.image)
 
 
-def _fail_midway(real):
-    """A writer that writes part of its data, then is interrupted."""
-    def write(self, fp, *args, **kwargs):
-        fp.write(b"8BPS partial")
-        raise KeyboardInterrupt
-    return write
-
-
 def test_interrupted_psd_leaves_the_old_file(tmp_path, house, monkeypatch):
     target = tmp_path / "page.psd"
     target.write_bytes(b"the old file")
-    monkeypatch.setattr(psd_tools.psd.PSD, "write", _fail_midway(psd_tools.psd.PSD.write))
+
+    def write_midway(self, fp, *args, **kwargs):     # writes part of the file, then stops
+        fp.write(b"8BPS partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(psd_tools.psd.PSD, "write", write_midway)
     with pytest.raises(KeyboardInterrupt):
         write_psd(target, house)
     assert target.read_bytes() == b"the old file"
