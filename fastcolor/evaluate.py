@@ -200,10 +200,19 @@ def region_color_error(image: np.ndarray, truth: np.ndarray, labels: np.ndarray,
 def class_means(panels, limit: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """Mean RGB of the background and of the foreground paper pixels of the first
     ``limit`` panels of a ``PanelSet`` (the ``class_mean`` baseline)."""
-    color, bg = panels.color[:limit], panels.background[:limit]
-    paper = panels.line[:limit] >= 250
-    return (color[bg & paper].reshape(-1, 3).mean(axis=0),
-            color[~bg & paper].reshape(-1, 3).mean(axis=0))
+    return _class_means(panels.color[:limit], panels.background[:limit],
+                        panels.line[:limit] >= 250)
+
+
+def _class_means(colors, backgrounds, papers) -> tuple[np.ndarray, np.ndarray]:
+    """Mean RGB over the background paper pixels and over the other paper pixels of
+    parallel sequences of images (white where there are none)."""
+    out = []
+    for want_bg in (True, False):
+        px = [c[(b if want_bg else ~b) & p] for c, b, p in zip(colors, backgrounds, papers)]
+        px = np.concatenate(px) if px else np.zeros((0, 3))
+        out.append(px.mean(axis=0) if len(px) else np.full(3, 255.0))
+    return out[0], out[1]
 
 
 def lay_ink(color: np.ndarray, outline: np.ndarray) -> np.ndarray:
@@ -309,12 +318,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
     from .flats import find_regions
     mean_rgb = _u8(mean_color)
     if class_colors is None:
-        paper = [it.outline >= 250 for it in items]
-        class_colors = (
-            np.concatenate([it.color[it.background & p] for it, p in zip(items, paper)]).mean(0)
-            if items else (255, 255, 255),
-            np.concatenate([it.color[~it.background & p] for it, p in zip(items, paper)]).mean(0)
-            if items else (255, 255, 255))
+        class_colors = _class_means([it.color for it in items], [it.background for it in items],
+                                    [it.outline >= 250 for it in items])
     class_rgb = [_u8(c) for c in class_colors]
     per = {m: {"all": [], "bg": [], "fg": []} for m in METHODS}
     region = {m: {"all": [], "bg": [], "fg": []} for m in METHODS}
