@@ -5,11 +5,11 @@
 // the lines, merging of small regions, renumbering in raster order).
 //
 // Every step is one pass or a worklist over the pixels it touches: Zhang-Suen thinning
-// keeps a list of candidate pixels (only the neighbours of deleted pixels come back),
-// end points search a small window with a stamp array (OpenMP across end points),
-// paper regions are runs joined by union-find, trapping is a breadth-first search by
-// levels, and the adjacency of small regions is counted once and updated per merge.
-// Results do not depend on the number of threads.
+// tests 64 pixels a word and only the words next to a change, end points search a small
+// window with a stamp array (OpenMP across end points when they are heavy), paper
+// regions are runs joined by union-find, trapping is an exact two-pass L1 distance
+// transform of (distance, label) keys, and small regions merge from pair counts taken
+// once. Results do not depend on the number of threads.
 #pragma once
 
 #include <cstdint>
