@@ -31,9 +31,11 @@ from .flats import (compose, find_ink, find_regions, hint_region_colors, ink_thr
 from .flats.colors import region_samples
 from .imageio import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image, save_image
 from .models import FastcolorModel
+from .panels import Box, blend_weights, find_panels, tile_box
 from .weights import DEFAULT_WEIGHTS, load_state_into, load_weights, save_weights
 
 _MAX_SEED = 2 ** 64 - 1  # the largest seed torch.Generator.manual_seed takes
+MODEL_BATCH = 16         # tiles per model call (bounded memory on long strips)
 
 
 @dataclass
@@ -85,9 +87,12 @@ class ColorizeResult:
     flats: uint8 ``(H, W, 3)``, every region its one color, no lines (None with
     ``flats=False``); regions: int32 ``(H, W)`` region labels ``0..n-1`` (None with
     ``flats=False`` and no hint strokes); region_colors: uint8 ``(n, 3)``, the color of
-    each region (``flats == region_colors[regions]``); extras: ``sample_index`` and
+    each region (``flats == region_colors[regions]``); panels: the panel boxes
+    (``fastcolor.panels.Box``) the page was colored by, in reading order; extras: ``sample_index`` and
     ``outline``, how the outline was made (``inverted`` True for white-on-black art that
-    was inverted, ``stretched`` for a scan or pencil put on clean paper, ``source``)."""
+    was inverted, ``stretched`` for a scan or pencil put on clean paper, ``source``),
+    ``tiles`` (the boxes the model colored) and ``tile_lowres`` (their low-res samples;
+    ``lowres`` is the first)."""
 
     image: np.ndarray
     lowres: np.ndarray
@@ -98,6 +103,7 @@ class ColorizeResult:
     flats: np.ndarray | None = None
     regions: np.ndarray | None = None
     region_colors: np.ndarray | None = None
+    panels: list = field(default_factory=list)
     extras: dict = field(default_factory=dict, repr=False)
 
     def to_pil(self):
@@ -116,21 +122,35 @@ class ColorizeResult:
 
 
 @dataclass
+class Tile:
+    """One model input: a piece of a panel letterboxed into the model's square.
+
+    panel: index of its panel in ``Page.panels``; box: where it lies on the page;
+    square: float32 ``(S, S)`` ink (1 = ink), padded with paper; inner: ``(top, left, h,
+    w)`` of the box's pixels inside the square."""
+
+    panel: int
+    box: Box
+    square: np.ndarray
+    inner: tuple[int, int, int, int]
+
+
+@dataclass
 class Page:
     """One page on its way through the pipeline (step 1's output).
 
     ink: float32 ``(H, W)`` in [0, 1], 1 = ink; gray: uint8 ``(H, W)``, the line art as
-    drawn (0 = ink); square: float32 ``(S, S)``, the ink letterboxed into the model's
-    square (padded with paper, never distorted); box: ``(top, left, h, w)`` of the page
-    inside the square; regions: int32 ``(H, W)`` flat regions (None when not needed);
-    region_ink: bool ``(H, W)``, the ink the regions were cut by; strokes: uint8 RGBA
-    ``(H, W, 4)`` page-sized hint strokes, or None; info: how the outline was made
-    (``fastcolor.outline.extract_with_info``)."""
+    drawn (0 = ink); panels: the panel boxes in reading order (``fastcolor.panels``; the
+    whole page with ``panels=False``); tiles: the model inputs, panel by panel (a panel
+    far from square is cut into overlapping tiles); regions: int32 ``(H, W)`` flat
+    regions (None when not needed); region_ink: bool ``(H, W)``, the ink the regions
+    were cut by; strokes: uint8 RGBA ``(H, W, 4)`` page-sized hint strokes, or None;
+    info: how the outline was made (``fastcolor.outline.extract_with_info``)."""
 
     ink: np.ndarray
     gray: np.ndarray
-    square: np.ndarray
-    box: tuple[int, int, int, int]
+    panels: list
+    tiles: list
     regions: np.ndarray | None = None
     region_ink: np.ndarray | None = None
     strokes: np.ndarray | None = None
@@ -308,29 +328,41 @@ class Pipeline:
         return outline_mod.to_ink(outline), info
 
     def _lowres_hints(self, page: Page, hints, count: int):
-        """``Hints`` as given, or the low-res grid of the regions the page's hint strokes
-        color (letterboxed like the page) -> (colors (n, 3, s, s) in [-1, 1], mask
-        (n, s, s)), or (None, None)."""
+        """Per tile: ``Hints`` as given, or the low-res grid of the regions the page's
+        hint strokes color (letterboxed like the tile) -> (colors (count * T, 3, s, s) in
+        [-1, 1], mask (count * T, s, s)) ordered like the model's batch, or (None, None)."""
         s = self.config.lowres_size
-        if page.strokes is not None:
-            hints = Hints.from_image(self._hinted_regions_square(page), s)
-        if hints is None:
+        if page.strokes is None and hints is None:
             return None, None
-        hints.validate(s)
-        colors = torch.from_numpy(np.ascontiguousarray(hints.colors))  # any strides
-        colors = colors.permute(2, 0, 1).to(self.dtype) / 127.5 - 1
-        mask = torch.from_numpy(np.ascontiguousarray(hints.mask))
-        return (colors.unsqueeze(0).expand(count, -1, -1, -1).to(self.device),
-                mask.unsqueeze(0).expand(count, -1, -1).to(self.device))
+        grids = []
+        if page.strokes is not None:
+            layer = self._hinted_regions_layer(page)
+            for tile in page.tiles:
+                grids.append(Hints.from_image(self._letterbox_tile(layer, tile), s))
+        else:
+            grids = [hints] * len(page.tiles)
+        colors, masks = [], []
+        for grid in grids:
+            grid.validate(s)
+            colors.append(torch.from_numpy(np.ascontiguousarray(grid.colors)).permute(2, 0, 1))
+            masks.append(torch.from_numpy(np.ascontiguousarray(grid.mask)))
+        colors = torch.stack(colors).to(self.dtype) / 127.5 - 1
+        masks = torch.stack(masks)
+        return (colors.repeat(count, 1, 1, 1).to(self.device),
+                masks.repeat(count, 1, 1).to(self.device))
 
-    def _hinted_regions_square(self, page: Page) -> np.ndarray:
-        """RGBA ``(S, S, 4)``: the regions the strokes touch filled with their color,
-        transparent elsewhere, letterboxed into the model's square."""
+    def _letterbox_tile(self, image: np.ndarray, tile: Tile, nearest: bool = True) -> np.ndarray:
+        return letterbox(image[tile.box.slice], self.config.image_size, nearest=nearest)[0]
+
+    @staticmethod
+    def _hinted_regions_layer(page: Page) -> np.ndarray:
+        """RGBA ``(H, W, 4)``: the regions the strokes touch filled with their color,
+        transparent elsewhere."""
         regions, colors = hint_region_colors(page.regions, page.strokes)
         layer = np.zeros((int(page.regions.max()) + 1, 4), np.uint8)
         layer[regions, :3] = colors
         layer[regions, 3] = 255
-        return letterbox(layer[page.regions], self.config.image_size, nearest=True)[0]
+        return layer[page.regions]
 
     def _page_strokes(self, hints, shape) -> np.ndarray | None:
         """A page-sized RGBA stroke layer from ``hints`` (None for ``Hints`` / None)."""
@@ -358,7 +390,7 @@ class Pipeline:
     def __call__(self, images, *, seed: int | None = None, samples: int = 1, hints=None,
                  background=None, detect_background: bool = True, temperature: float = 1.0,
                  threshold: float = 0.5, extract_outline="auto", flats: bool = True,
-                 gap: int | None = None, min_area: int | None = None):
+                 gap: int | None = None, min_area: int | None = None, panels: bool = True):
         """Color one page or a list of pages.
 
         images: a path, PIL image, numpy array (gray/RGB/RGBA, uint8/uint16/float in
@@ -376,6 +408,10 @@ class Pipeline:
         flats: every closed region of the line art one color (``fastcolor.flats``; ``gap``
         and ``min_area`` as in ``fastcolor.flats.find_regions``); False: the polished
         colors as they are (soft).
+        panels: color the page panel by panel (``fastcolor.panels``: paper gutters; a
+        panel far from square in overlapping tiles), each letterboxed into the model's
+        square; gutters and margins stay white paper. Panel ``k`` draws its noise from
+        ``seed + k``. False: the whole page is one panel.
 
         Returns a ``ColorizeResult`` (one image, samples=1), a list of ``samples`` results
         (one image), or a list of those (a list of images)."""
@@ -406,8 +442,9 @@ class Pipeline:
         if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
                 or not 0 < threshold < 1:
             raise InvalidInputError(f"threshold must be in (0, 1), got {threshold!r}")
-        if not isinstance(flats, (bool, np.bool_)):
-            raise InvalidInputError(f"flats must be True or False, got {flats!r}")
+        for name, value in (("flats", flats), ("panels", panels)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise InvalidInputError(f"{name} must be True or False, got {value!r}")
         for name, value in (("gap", gap), ("min_area", min_area)):
             if value is not None and (isinstance(value, bool) or
                                       not isinstance(value, numbers.Integral) or value < 0):
@@ -417,7 +454,8 @@ class Pipeline:
             hints.validate(self.config.lowres_size)
         options = dict(samples=samples, hints=hints, bg_rgb=bg_rgb,
                        detect_background=detect_background, temperature=temperature,
-                       threshold=threshold, flats=bool(flats), gap=gap, min_area=min_area)
+                       threshold=threshold, flats=bool(flats), gap=gap, min_area=min_area,
+                       panels=bool(panels))
         results = []
         for i, item in enumerate(items):
             page = self._prepare(item, extract_outline, **options)
@@ -427,37 +465,61 @@ class Pipeline:
 
     def _colorize_page(self, page: Page, seed: int, *, samples, hints, bg_rgb,
                        detect_background, temperature, threshold, flats, **_):
-        """Steps 2-7 for one prepared page -> ``samples`` results."""
-        outline = self._condition_input(page, samples)
-        cond = self._condition(outline)                                          # 2
-        lowres = self._generate(cond, seed, page, hints, temperature)            # 3
-        colors, prob, mask, bg = self._detect(outline, lowres, bg_rgb,           # 4
-                                              detect_background, threshold)
-        polished = self._polish(outline, colors, mask)                           # 5
+        """Steps 2-7 for one prepared page -> ``samples`` results. The model runs on every
+        tile of every panel (``samples x tiles`` inputs, in chunks of ``MODEL_BATCH``)."""
+        T = len(page.tiles)
+        outline = self._condition_input(page, samples)                  # (samples * T, 1, S, S)
+        cond = self._batched(self._condition, outline)                               # 2
+        lowres = self._generate(cond, seed, page, hints, temperature, samples)       # 3
+        colors, prob, mask, bg = self._detect(outline, lowres, page, bg_rgb,         # 4
+                                              detect_background, threshold, samples)
+        polished = self._batched(self._polish, outline, colors, mask)                # 5
         out = []
         for n in range(samples):
-            field, bgprob = self._crop(page, polished[n], prob[n, 0])
-            bg_color = self._background_color(bg, mask, n)
+            part = slice(n * T, (n + 1) * T)
+            fields = self._panel_fields(page, polished[part], prob[part, 0])
+            bg_color = self._background_color(bg, mask[part], page, n)
             if flats:
-                palette, is_bg = self._flats(page, field, bgprob, bg_color,     # 6
+                palette, is_bg = self._flats(page, fields, bg_color,                # 6
                                              detect_background, threshold)
-                result = self._compose_flats(page, palette, is_bg, bg_color)     # 7
+                result = self._compose_flats(page, palette, is_bg, bg_color)         # 7
             else:
-                result = self._compose_soft(page, field, bgprob, bg_color,      # 7
+                result = self._compose_soft(page, fields, bg_color,                 # 7
                                             detect_background, threshold)
-            result.lowres, result.seed = self._lowres_u8(lowres[n]), seed
-            result.extras = {"sample_index": n, "outline": dict(page.info)}
+            result.lowres, result.seed = self._lowres_u8(lowres[n * T]), seed
+            result.panels = list(page.panels)
+            result.extras = {"sample_index": n, "outline": dict(page.info),
+                             "tiles": [t.box for t in page.tiles],
+                             "tile_lowres": [self._lowres_u8(x) for x in lowres[part]]}
             out.append(result)
         return out
 
+    def _batched(self, step, *tensors: torch.Tensor) -> torch.Tensor:
+        """``step`` over the first axis in chunks of ``MODEL_BATCH`` (bounded memory for
+        pages with many tiles)."""
+        n = tensors[0].shape[0]
+        if n <= MODEL_BATCH:
+            return step(*tensors)
+        return torch.cat([step(*(t[i:i + MODEL_BATCH] for t in tensors))
+                          for i in range(0, n, MODEL_BATCH)])
+
     # ---- 1. prepare ---------------------------------------------------------------------
-    def _prepare(self, item, extract_outline, *, hints, flats, gap, min_area, **_) -> Page:
-        """Load the page, letterbox it into the model's square and, when flats or hint
-        strokes need them, find its regions."""
+    def _prepare(self, item, extract_outline, *, hints, flats, gap, min_area, panels,
+                 **_) -> Page:
+        """Load the page, find its panels and cut them into tiles letterboxed into the
+        model's square and, when flats or hint strokes need them, find its regions."""
         ink, info = self._load_outline(item, extract_outline)
         gray = np.clip(np.rint((1 - ink) * 255), 0, 255).astype(np.uint8)
-        square, box = letterbox(ink, self.config.image_size)
-        page = Page(ink=ink, gray=gray, square=np.clip(square, 0, 1), box=box, info=info)
+        H, W = gray.shape
+        boxes = find_panels(gray) if panels else []
+        if len(boxes) <= 1:                   # one panel: the whole page, margins included
+            boxes = [Box(0, 0, H, W)]
+        tiles = []
+        for k, box in enumerate(boxes):
+            for tb in tile_box(box):
+                square, inner = letterbox(ink[tb.slice], self.config.image_size)
+                tiles.append(Tile(k, tb, np.clip(square, 0, 1), inner))
+        page = Page(ink=ink, gray=gray, panels=boxes, tiles=tiles, info=info)
         page.strokes = self._page_strokes(hints, ink.shape)
         if flats or page.strokes is not None:
             threshold = ink_threshold(gray)
@@ -466,8 +528,8 @@ class Pipeline:
         return page
 
     def _condition_input(self, page: Page, samples: int) -> torch.Tensor:
-        outline = torch.from_numpy(page.square).to(self.device, self.dtype)[None, None]
-        return outline.expand(samples, -1, -1, -1).contiguous()
+        squares = torch.from_numpy(np.stack([t.square for t in page.tiles]))[:, None]
+        return squares.to(self.device, self.dtype).repeat(samples, 1, 1, 1)
 
     # ---- 2. condition -------------------------------------------------------------------
     def _condition(self, outline: torch.Tensor) -> torch.Tensor:
@@ -475,41 +537,75 @@ class Pipeline:
         return self.backend.condition(self.model.lowres, outline)
 
     # ---- 3. generate --------------------------------------------------------------------
-    def _generate(self, cond, seed, page, hints, temperature) -> torch.Tensor:
-        """The low-res sample ``(n, 3, s, s)`` in [-1, 1] from the seed's noise."""
-        cfg, n = self.config, cond.shape[0]
-        s = cfg.lowres_size
-        hint_colors, hint_mask = self._lowres_hints(page, hints, n)
-        gen = torch.Generator().manual_seed(seed)
-        noise = sample_noise(n, cfg.pixelcnn.mixtures, s, s, generator=gen,
-                             dtype=self.dtype, device=self.device)
-        return self.backend.generate(self.model.lowres.pixelcnn, cond, noise=noise,
-                                     hints=hint_colors, hint_mask=hint_mask,
-                                     temperature=temperature)
+    def _noise(self, page: Page, seed: int, samples: int) -> torch.Tensor:
+        """Uniform noise ``(samples * T, K + 3, s, s)``: panel ``k`` draws its tiles' noise
+        from ``seed + k`` (mod 2**64), so a panel colored alone with that seed comes out
+        the same; sample ``n`` of tile ``j`` is row ``n * T_k + j`` of the panel's draw."""
+        cfg, s = self.config, self.config.lowres_size
+        T = len(page.tiles)
+        noise = torch.empty(samples * T, cfg.pixelcnn.mixtures + 3, s, s, dtype=self.dtype)
+        for k in range(len(page.panels)):
+            idx = [i for i, t in enumerate(page.tiles) if t.panel == k]
+            gen = torch.Generator().manual_seed((seed + k) % 2 ** 64)
+            draw = sample_noise(samples * len(idx), cfg.pixelcnn.mixtures, s, s, generator=gen,
+                                dtype=self.dtype)
+            for n in range(samples):
+                noise[[n * T + i for i in idx]] = draw[n * len(idx):(n + 1) * len(idx)]
+        return noise.to(self.device)
+
+    def _generate(self, cond, seed, page, hints, temperature, samples) -> torch.Tensor:
+        """The low-res samples ``(samples * T, 3, s, s)`` in [-1, 1]."""
+        noise = self._noise(page, seed, samples)
+        hint_colors, hint_mask = self._lowres_hints(page, hints, samples)
+        pixelcnn = self.model.lowres.pixelcnn
+
+        def run(c, z, *h):
+            return self.backend.generate(pixelcnn, c, noise=z, hints=h[0] if h else None,
+                                         hint_mask=h[1] if h else None,
+                                         temperature=temperature)
+        if hint_colors is None:
+            return self._batched(run, cond, noise)
+        return self._batched(run, cond, noise, hint_colors, hint_mask)
 
     # ---- 4. detect ----------------------------------------------------------------------
-    def _detect(self, outline, lowres, bg_rgb, detect_background, threshold):
-        """Background probability and mask ``(n, 1, S, S)``; the colors the polisher
-        gets (the upsampled low-res with the background one 8-bit color ``bg``
-        ``(n, 3)`` in [-1, 1], or None without the detector)."""
+    def _detect(self, outline, lowres, page, bg_rgb, detect_background, threshold, samples):
+        """Background probability and mask ``(samples * T, 1, S, S)``; the colors the
+        polisher gets (the upsampled low-res with the background one 8-bit color); ``bg``
+        ``(samples, 3)`` in [-1, 1]: one background color per page and sample (the mean
+        low-res color under the mask over all its tiles, letterbox padding left out), or
+        None without the detector."""
         S = self.config.image_size
-        n = lowres.shape[0]
         up = F.interpolate(lowres, size=(S, S), mode="bilinear", align_corners=False)
         if not detect_background:
-            prob = torch.zeros(n, 1, S, S, dtype=self.dtype, device=self.device)
+            prob = torch.zeros(up.shape[0], 1, S, S, dtype=self.dtype, device=self.device)
             return up, prob, prob > threshold, None
-        prob = self.backend.detect(self.model.detector, outline, up)
-        mask = prob > threshold
-        mean = (up * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3)).clamp(min=1)
+        prob = self._batched(lambda o, u: self.backend.detect(self.model.detector, o, u),
+                             outline, up)
+        mask = (prob > threshold) & self._inside(page, samples)
         if bg_rgb is not None:
             mean = torch.tensor(bg_rgb, dtype=self.dtype, device=self.device) / 127.5 - 1
-            mean = mean.expand(n, 3)
+            mean = mean.expand(samples, 3)
+        else:
+            T = len(page.tiles)
+            total = (up * mask).sum(dim=(2, 3)).view(samples, T, 3).sum(1)
+            area = mask.sum(dim=(2, 3)).view(samples, T, 1).sum(1)
+            mean = total / area.clamp(min=1)
         bg = torch.round((mean + 1) * 127.5) / 127.5 - 1                # an exact 8-bit color
-        return torch.where(mask, bg[:, :, None, None], up), prob, mask, bg
+        bg_tiles = bg.repeat_interleave(len(page.tiles), dim=0)
+        return torch.where(mask, bg_tiles[:, :, None, None], up), prob, mask, bg
+
+    def _inside(self, page: Page, samples: int) -> torch.Tensor:
+        """bool ``(samples * T, 1, S, S)``: the page's pixels of each square (not padding)."""
+        S = self.config.image_size
+        inside = torch.zeros(len(page.tiles), 1, S, S, dtype=torch.bool)
+        for i, t in enumerate(page.tiles):
+            top, left, h, w = t.inner
+            inside[i, :, top:top + h, left:left + w] = True
+        return inside.repeat(samples, 1, 1, 1).to(self.device)
 
     @staticmethod
-    def _background_color(bg, mask, n: int):
-        if bg is None or not bool(mask[n].any()):
+    def _background_color(bg, mask, page, n: int):
+        if bg is None or not bool(mask.any()):
             return None
         return tuple(int(v) for v in torch.round((bg[n] + 1) * 127.5).tolist())
 
@@ -519,25 +615,57 @@ class Pipeline:
         return self.backend.polish(self.model.polisher, outline, colors, mask.to(self.dtype))
 
     @staticmethod
-    def _crop(page: Page, polished, prob):
-        """The page's part of the square: RGB float32 ``(h, w, 3)`` in [0, 1] and the
-        background probability ``(h, w)``."""
-        top, left, h, w = page.box
-        rgb = ((polished[:, top:top + h, left:left + w] + 1) / 2).clamp(0, 1)
-        return (rgb.permute(1, 2, 0).float().cpu().numpy(),
-                prob[top:top + h, left:left + w].float().cpu().numpy())
+    def _panel_fields(page: Page, polished, prob) -> list:
+        """Per panel ``(box, rgb, probability)``: its tiles' polished colors (float32
+        ``(h, w, 3)`` in [0, 1]) and background probability ``(h, w)`` cropped out of
+        their squares and blended (linear cross-fades over the overlaps) at the model's
+        scale of the panel."""
+        fields = []
+        for k, box in enumerate(page.panels):
+            idx = [i for i, t in enumerate(page.tiles) if t.panel == k]
+            first = page.tiles[idx[0]]
+            scale = first.inner[2] / first.box.height
+            fh, fw = max(1, round(box.height * scale)), max(1, round(box.width * scale))
+            acc = np.zeros((fh, fw, 4), np.float32)
+            weight = np.zeros((fh, fw), np.float32)
+            tiles = [page.tiles[i] for i in idx]
+            for i, t, w in zip(idx, tiles, blend_weights(box, [t.box for t in tiles])):
+                top, left, h, wd = t.inner
+                rgb = ((polished[i, :, top:top + h, left:left + wd] + 1) / 2).clamp(0, 1)
+                both = torch.cat([rgb, prob[i:i + 1, top:top + h, left:left + wd]])
+                y0 = min(fh - 1, round((t.box.top - box.top) * scale))
+                x0 = min(fw - 1, round((t.box.left - box.left) * scale))
+                y1 = max(y0 + 1, min(fh, round((t.box.bottom - box.top) * scale)))
+                x1 = max(x0 + 1, min(fw, round((t.box.right - box.left) * scale)))
+                piece = _resize(both.permute(1, 2, 0).float().cpu().numpy(), x1 - x0, y1 - y0)
+                wt = _resize(w, x1 - x0, y1 - y0)
+                acc[y0:y1, x0:x1] += piece.reshape(y1 - y0, x1 - x0, 4) * wt[..., None]
+                weight[y0:y1, x0:x1] += wt
+            acc /= np.maximum(weight, 1e-6)[..., None]
+            fields.append((box, np.ascontiguousarray(acc[..., :3]),
+                           np.ascontiguousarray(acc[..., 3])))
+        return fields
 
     # ---- 6. flats -----------------------------------------------------------------------
-    def _flats(self, page: Page, colors, prob, bg_color, detect_background, threshold):
+    def _flats(self, page: Page, fields, bg_color, detect_background, threshold):
         """One color per region -> (palette uint8 ``(n, 3)``, background regions bool
         ``(n,)``): the robust color of its polished pixels; background regions the one
-        background color; regions hint strokes touch exactly the stroke's color."""
+        background color; regions hint strokes touch exactly the stroke's color; regions
+        mostly outside every panel (gutters, margins) white paper."""
         n = int(page.regions.max()) + 1
-        regions, (rgb, bgprob) = region_samples(page.regions, page.region_ink, [colors, prob])
-        palette = region_colors(regions, rgb, n)
+        regions, (rgb, bgprob), inside = region_samples(
+            page.regions, page.region_ink, [(box, [c, p]) for box, c, p in fields])
+        palette = np.full((n, 3), 255, np.uint8)
+        colored = np.bincount(regions[inside], minlength=n) * 2 > np.bincount(regions, minlength=n)
+        if colored.any():
+            keep = inside & colored[regions]
+            ids = np.flatnonzero(colored)
+            remap = np.cumsum(colored) - 1
+            palette[ids] = region_colors(remap[regions[keep]], rgb[keep], len(ids))
         is_bg = np.zeros(n, bool)
-        if detect_background and bg_color is not None:
-            is_bg = region_is_background(regions, bgprob, n, threshold)
+        if detect_background and bg_color is not None and colored.any():
+            is_bg[ids] = region_is_background(remap[regions[keep]], bgprob[keep], len(ids),
+                                              threshold)
             palette[is_bg] = bg_color
         if page.strokes is not None:
             hinted, hint_colors = hint_region_colors(page.regions, page.strokes)
@@ -557,17 +685,24 @@ class Pipeline:
                               region_colors=palette)
 
     @staticmethod
-    def _compose_soft(page: Page, colors, prob, bg_color, detect_background,
+    def _compose_soft(page: Page, fields, bg_color, detect_background,
                       threshold) -> ColorizeResult:
+        """The polished colors resized to each panel, the background one color, ink on
+        top; outside the panels white paper."""
         H, W = page.ink.shape
-        color = _resize(colors, W, H)
-        bg_mask = _resize(prob, W, H) > threshold if detect_background \
-            else np.zeros((H, W), bool)
-        if bg_color is not None:
-            color[bg_mask] = np.asarray(bg_color, np.float32) / 255.0
-        image = np.clip(np.rint(color * (1.0 - page.ink)[..., None] * 255), 0, 255)
-        return ColorizeResult(image=image.astype(np.uint8), lowres=None,
-                              background_mask=bg_mask, background_color=bg_color,
+        image = np.empty((H, W, 3), np.uint8)
+        image[:] = np.clip(np.rint((1.0 - page.ink) * 255), 0, 255).astype(np.uint8)[..., None]
+        bg_mask = np.zeros((H, W), bool)
+        for box, rgb, prob in fields:
+            color = _resize(rgb, box.width, box.height).reshape(box.height, box.width, 3)
+            if detect_background:
+                bg_mask[box.slice] = _resize(prob, box.width, box.height) > threshold
+            if bg_color is not None:
+                color[bg_mask[box.slice]] = np.asarray(bg_color, np.float32) / 255.0
+            paper = (1.0 - page.ink[box.slice])[..., None]
+            image[box.slice] = np.clip(np.rint(color * paper * 255), 0, 255).astype(np.uint8)
+        return ColorizeResult(image=image, lowres=None, background_mask=bg_mask,
+                              background_color=bg_color if bg_mask.any() else None,
                               outline=page.gray, seed=0, regions=page.regions)
 
     @staticmethod

@@ -93,6 +93,12 @@ def test_bad_inputs_raise(bad):
         regions(bad)
 
 
+def test_empty_line_art_raises_on_every_path():
+    for mode in ("reference", "auto"):
+        with kernel_mode(mode), pytest.raises(InvalidInputError, match="0 pixels"):
+            find_regions(np.zeros((0, 5), np.uint8), threshold=128)
+
+
 @pytest.mark.parametrize("kw", [dict(gap=-1), dict(min_area=-3), dict(gap=1.5), dict(threshold=300),
                                 dict(gap=True)])
 def test_bad_parameters_raise(kw):
@@ -337,7 +343,7 @@ def test_pages_keep_their_shape(pipe, h, w):
     condition = pipe.backend.condition
 
     def spy(lowres, outline):
-        seen.append(outline[0, 0].cpu().numpy().copy())
+        seen.append(outline[:, 0].cpu().numpy().copy())
         return condition(lowres, outline)
 
     pipe.backend.condition = spy
@@ -345,10 +351,20 @@ def test_pages_keep_their_shape(pipe, h, w):
         r = pipe(img, seed=0)
     finally:
         pipe.backend.condition = condition
-    square = seen[0] > 0.3
-    ys, xs = np.nonzero(square)
-    height, width = np.ptp(ys) + 1, np.ptp(xs) + 1
-    assert abs(height - width) <= 1, f"the model saw an ellipse {width} x {height}"
+    squares, tiles = np.concatenate(seen), r.extras["tiles"]
+    assert len(tiles) >= 2 and len(squares) == len(tiles)    # a 3:1 page is tiled
+    size = pipe.config.image_size
+    for square, box in zip(squares, tiles):      # every tile seen with one scale for x and y
+        scale = size / max(box.height, box.width)
+        h, w = round(box.height * scale), round(box.width * scale)
+        assert max(h, w) == size and abs(h / w - box.height / box.width) < 2 / min(h, w)
+        expect = cv2.resize((255 - img[box.slice]).astype(np.float32) / 255, (w, h),
+                            interpolation=cv2.INTER_AREA)
+        top, left = (size - h) // 2, (size - w) // 2
+        np.testing.assert_allclose(square[top:top + h, left:left + w], np.clip(expect, 0, 1),
+                                   atol=1e-5)
+        assert not square[:top].any() and not square[top + h:].any()      # paper padding
+        assert not square[:, :left].any() and not square[:, left + w:].any()
     disk = r.regions == r.regions[cy, cx]
     ys, xs = np.nonzero(disk)
     assert abs(np.ptp(ys) - np.ptp(xs)) <= 1

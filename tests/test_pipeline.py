@@ -320,13 +320,17 @@ def test_default_background_is_one_flat_color(pipe, all_background_pipe):
 
 def test_default_background_is_mean_lowres_color(all_background_pipe):
     """Everything is background: its color is the mean of the (bilinearly upsampled)
-    low-res sample, rounded to 8 bits."""
+    low-res sample over the page's part of the square (not the letterbox padding),
+    rounded to 8 bits."""
+    from fastcolor.pipeline import letterbox
     r = all_background_pipe(line_drawing(), seed=3)
     size = all_background_pipe.config.image_size
     low = torch.from_numpy(r.lowres).permute(2, 0, 1)[None].double() / 127.5 - 1
     up = torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear",
                                          align_corners=False)
-    expect = ((up.mean(dim=(0, 2, 3)) + 1) * 127.5).numpy()
+    _, (top, left, h, w) = letterbox(np.zeros(line_drawing().shape, np.float32), size)
+    assert (h, w) != (size, size)                   # the 60 x 80 page is letterboxed
+    expect = ((up[..., top:top + h, left:left + w].mean(dim=(0, 2, 3)) + 1) * 127.5).numpy()
     assert np.abs(np.asarray(r.background_color) - expect).max() <= 0.5 + 1e-4
 
 

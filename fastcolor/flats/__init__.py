@@ -71,6 +71,8 @@ def find_regions(gray: np.ndarray, *, gap: int | None = None, min_area: int | No
     gray = np.ascontiguousarray(line_art_gray(gray) if not isinstance(gray, np.ndarray)
                                 or gray.dtype != np.uint8 or gray.ndim != 2 else gray)
     h, w = gray.shape
+    if h == 0 or w == 0:
+        raise InvalidInputError(f"line art has 0 pixels: {gray.shape}")
     gap = default_gap(h, w) if gap is None else _check_int("gap", gap, 0)
     min_area = default_min_area(h, w) if min_area is None else _check_int("min_area", min_area, 0)
     if threshold is None:

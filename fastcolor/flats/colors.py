@@ -24,24 +24,29 @@ def _stride(height: int, width: int) -> int:
     return max(1, int(np.sqrt(height * width / MAX_SAMPLES)))
 
 
-def region_samples(labels: np.ndarray, ink: np.ndarray, fields: list[np.ndarray]):
-    """Sample the model-size ``fields`` (each float32 ``(h, w)`` or ``(h, w, C)`` over the
-    whole page) at page pixels of every region.
+def region_samples(labels: np.ndarray, ink: np.ndarray, pieces: list):
+    """Sample model-size fields at page pixels of every region.
 
-    Returns ``(regions, values)``: int64 ``(M,)`` the region of each sample and, per field,
-    its values ``(M, ...)``. Paper pixels only, where a region has any on the grid; every
-    region has at least one sample (its first paper pixel, else its first pixel)."""
+    pieces: ``[(box, fields), ...]``: a box of the page (``top, left, height, width``;
+    ``fastcolor.panels.Box``) and fields over it (each float32 ``(h, w)`` or
+    ``(h, w, C)`` at any size); boxes do not overlap. Pixels on a grid of at most
+    ``MAX_SAMPLES`` points are sampled (paper pixels, where a region has any on the
+    grid), plus the first pixel (paper first) of every region the grid misses.
+
+    Returns ``(regions, values, inside)``: int64 ``(M,)`` the region of each sample, per
+    field its bilinear values ``(M, ...)`` (zeros outside every box), bool ``(M,)``
+    whether the sample lies in a box."""
     h, w = labels.shape
     n = int(labels.max()) + 1
     k = _stride(h, w)
     ys, xs = np.arange(k // 2, h, k), np.arange(k // 2, w, k)
-    lab = labels[np.ix_(ys, xs)].ravel().astype(np.int64)
-    paper = ~ink[np.ix_(ys, xs)].ravel()
-    vals = [cv2.resize(f, (len(xs), len(ys)), interpolation=cv2.INTER_LINEAR)
-            .reshape(len(ys) * len(xs), *f.shape[2:]) for f in fields]
+    gy, gx = np.meshgrid(ys, xs, indexing="ij")
+    py, px = gy.ravel(), gx.ravel()
+    lab = labels[py, px].astype(np.int64)
+    paper = ~ink[py, px]
     has_paper = np.bincount(lab[paper], minlength=n) > 0
     keep = paper | ~has_paper[lab]        # ink samples only for regions with no paper
-    lab, vals = lab[keep], [v[keep] for v in vals]
+    py, px, lab = py[keep], px[keep], lab[keep]
     missing = np.flatnonzero(np.bincount(lab, minlength=n) == 0)
     if len(missing):                      # regions smaller than the grid: one pixel each
         wanted = np.zeros(n, bool)
@@ -50,15 +55,37 @@ def region_samples(labels: np.ndarray, ink: np.ndarray, fields: list[np.ndarray]
         order = np.lexsort((idx, ink.ravel()[idx], labels.ravel()[idx]))  # paper first
         idx = idx[order]
         first = idx[np.r_[True, labels.ravel()[idx][1:] != labels.ravel()[idx][:-1]]]
-        py, px = np.divmod(first, w)
-        extra = []
-        for f in fields:
-            fy = np.clip(((py + 0.5) * f.shape[0] / h).astype(np.int64), 0, f.shape[0] - 1)
-            fx = np.clip(((px + 0.5) * f.shape[1] / w).astype(np.int64), 0, f.shape[1] - 1)
-            extra.append(f[fy, fx])
+        fy, fx = np.divmod(first, w)
+        py, px = np.concatenate([py, fy]), np.concatenate([px, fx])
         lab = np.concatenate([lab, labels.ravel()[first].astype(np.int64)])
-        vals = [np.concatenate([v, e]) for v, e in zip(vals, extra)]
-    return lab, vals
+    inside = np.zeros(len(lab), bool)
+    values = None
+    for box, fields in pieces:
+        top, left, bh, bw = (box.top, box.left, box.height, box.width) \
+            if hasattr(box, "top") else box
+        sel = np.flatnonzero((py >= top) & (py < top + bh) & (px >= left) & (px < left + bw))
+        if values is None:
+            values = [np.zeros((len(lab),) + f.shape[2:], np.float32) for f in fields]
+        inside[sel] = True
+        for v, f in zip(values, fields):
+            fy = ((py[sel] - top + 0.5) * f.shape[0] / bh - 0.5).astype(np.float32)
+            fx = ((px[sel] - left + 0.5) * f.shape[1] / bw - 0.5).astype(np.float32)
+            v[sel] = _bilinear(f, fy, fx)
+    return lab, values or [], inside
+
+
+def _bilinear(f: np.ndarray, fy: np.ndarray, fx: np.ndarray) -> np.ndarray:
+    """``f`` ``(h, w[, C])`` at the float positions ``(fy, fx)`` (edges replicated)."""
+    y = np.clip(fy, 0, f.shape[0] - 1)
+    x = np.clip(fx, 0, f.shape[1] - 1)
+    y0, x0 = np.floor(y).astype(np.int64), np.floor(x).astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, f.shape[0] - 1), np.minimum(x0 + 1, f.shape[1] - 1)
+    wy, wx = y - y0, x - x0
+    if f.ndim == 3:
+        wy, wx = wy[:, None], wx[:, None]
+    top = f[y0, x0] * (1 - wx) + f[y0, x1] * wx
+    bottom = f[y1, x0] * (1 - wx) + f[y1, x1] * wx
+    return top * (1 - wy) + bottom * wy
 
 
 def grouped_median(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
