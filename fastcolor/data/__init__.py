@@ -7,10 +7,12 @@ installs the SVGs, ``pip install resvg-py`` the renderer, and ``fastcolor data b
 """
 
 from .cache import PanelSet, load_split, read_index
+from .comic import compose_comic_panel
 from .openmoji import ATTRIBUTION, DataError
 from .panels import Panel, compose_panel
 
-__all__ = ["ATTRIBUTION", "DataError", "Panel", "PanelSet", "build_dataset", "compose_panel",
+__all__ = ["ATTRIBUTION", "DataError", "Panel", "PanelSet", "build_dataset", "compose_comic_panel",
+           "compose_panel",
            "load_split", "read_index"]
 
 

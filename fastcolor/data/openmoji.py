@@ -203,18 +203,32 @@ def select_emoji(emoji: list[Emoji]) -> list[Emoji]:
     return out
 
 
-def line_only_svg(svg_text: str) -> str:
-    """The SVG with only its ``line`` group(s) (the exact line art): every other top-level
-    child of the root (``color``, ``skin``, ``hair``, ``line-supplement``, ...) is
-    removed."""
+def _parse_svg(svg_text: str):
     ET.register_namespace("", _SVG_NS)
     try:
         root = ET.fromstring(svg_text)
     except ET.ParseError as e:
         raise DataError(f"unreadable SVG: {e}") from None
-    lines = [child for child in root if child.get("id") == "line"]
-    if not lines:
+    if not any(child.get("id") == "line" for child in root):
         raise DataError("the SVG has no <g id=\"line\"> group")
+    return root
+
+
+def without_line_svg(svg_text: str) -> str:
+    """The SVG without its ``line`` group(s): the fills under the line art (what the
+    comic composition paints before laying lines of its own weight over them)."""
+    root = _parse_svg(svg_text)
+    for child in list(root):
+        if child.get("id") == "line":
+            root.remove(child)
+    return ET.tostring(root, encoding="unicode")
+
+
+def line_only_svg(svg_text: str) -> str:
+    """The SVG with only its ``line`` group(s) (the exact line art): every other top-level
+    child of the root (``color``, ``skin``, ``hair``, ``line-supplement``, ...) is
+    removed."""
+    root = _parse_svg(svg_text)
     for child in list(root):
         if child.get("id") != "line":
             root.remove(child)

@@ -1,5 +1,6 @@
-"""Comic-like training panels: 1-3 OpenMoji drawings on a flat background in a bordered
-panel, at the working size.
+"""The emoji composition (``fastcolor data build --composition emoji``, the first one):
+1-3 OpenMoji drawings on a flat background in a bordered panel, at the working size. The
+default composition, panels cut from comic pages, is ``comic``; both return ``Panel``.
 
 A panel of side ``size``: a white gutter of 0..size/16 pixels on each side, a black
 border ``max(1, round(size / 96))`` pixels wide, and inside it a flat background color
@@ -48,6 +49,7 @@ class Panel:
     background: np.ndarray   # (S, S) bool
     bg_color: tuple[int, int, int]
     emoji: tuple[str, ...]
+    flags: int = 0           # what the panel holds (comic composition: comic.FLAG_*)
 
 
 def random_background_color(rng: np.random.Generator) -> tuple[int, int, int]:

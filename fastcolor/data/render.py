@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .openmoji import DataError, Emoji, line_only_svg
+from .openmoji import DataError, Emoji, line_only_svg, without_line_svg
 
 
 def render_svg(svg_text: str, size: int) -> np.ndarray:
@@ -40,24 +40,27 @@ def render_svg(svg_text: str, size: int) -> np.ndarray:
 
 @dataclass
 class Drawing:
-    """One emoji rendered twice at the same scale: ``color`` (the whole SVG, RGBA uint8)
-    and ``line`` (only its ``line`` group: the alpha of the exact line art, uint8), both
+    """One emoji rendered twice at the same scale: ``color`` (the whole SVG, RGBA uint8;
+    with ``fill`` the SVG without its ``line`` group: the fills under the lines) and
+    ``line`` (only its ``line`` group: the alpha of the exact line art, uint8), both
     cropped to the drawing's bounding box."""
 
     hexcode: str
     color: np.ndarray   # (h, w, 4) uint8
     line: np.ndarray    # (h, w) uint8 alpha of the line art
+    fill: bool = False  # ``color`` holds the fills only (no line art painted in)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.color.shape[:2]
 
 
-def render_emoji(emoji: Emoji, size: int, crop: bool = True) -> Drawing:
+def render_emoji(emoji: Emoji, size: int, crop: bool = True, fill: bool = False) -> Drawing:
     """Render the 72 x 72 SVG at ``size x size``; with ``crop``, cut both renders to the
-    bounding box of what either paints (OpenMoji drawings leave transparent margins)."""
+    bounding box of what either paints (OpenMoji drawings leave transparent margins);
+    with ``fill``, ``color`` is rendered without the ``line`` group."""
     svg = emoji.svg()
-    color = render_svg(svg, size)
+    color = render_svg(without_line_svg(svg) if fill else svg, size)
     line = render_svg(line_only_svg(svg), size)[..., 3]
     if crop:
         painted = (color[..., 3] > 0) | (line > 0)
@@ -65,7 +68,7 @@ def render_emoji(emoji: Emoji, size: int, crop: bool = True) -> Drawing:
             ys, xs = np.nonzero(painted)
             box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
             color, line = np.ascontiguousarray(color[box]), np.ascontiguousarray(line[box])
-    return Drawing(emoji.hexcode, color, line)
+    return Drawing(emoji.hexcode, color, line, fill)
 
 
 # colorfulness rule (see ``colorfulness``)
