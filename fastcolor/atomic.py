@@ -5,8 +5,10 @@ The data is written to a new, uniquely named temporary file in the target's fold
 never share one) and renamed over the target with ``os.replace`` only once it is
 complete. An interrupted or failing writer therefore never leaves a partial file under
 the final name, and its temporary file is removed. The file gets the permissions of any
-new file (``0o666`` less the umask), not ``mkstemp``'s ``0o600``. (Atomic against the
-process being stopped; the data is not ``fsync``'ed, so not against a power cut.)
+new file (``0o666`` less the umask), not ``mkstemp``'s ``0o600``, also when the writer
+replaced the temporary file with one of its own (safetensors' ``save_file`` does, with
+mode ``0o600``). (Atomic against the process being stopped; the data is not
+``fsync``'ed, so not against a power cut.)
 
 Failures of the file system (no permission, a file where a folder should be, disk
 full) raise :class:`~fastcolor.errors.OutputPathError` naming the target.
@@ -56,7 +58,10 @@ def atomic_path(final: PathLike) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = _new_temp(final)
+        mode = os.stat(tmp).st_mode & 0o777       # 0o666 less the umask
         yield tmp
+        if os.stat(tmp).st_mode & 0o777 != mode:  # the writer made a file of its own
+            os.chmod(tmp, mode)
         os.replace(tmp, final)
         tmp = None
     except OSError as exc:

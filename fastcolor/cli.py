@@ -347,9 +347,9 @@ def cmd_train(args) -> int:
                           if k.startswith("val_") and k != "val_loss" and v is not None)
         tl = "-" if s["train_loss"] is None else f"{s['train_loss']:.4f}"
         vl = "-" if s["val_loss"] is None else f"{s['val_loss']:.4f}"
+        speed = "" if s.get("s_per_step") is None else f", {s['s_per_step']} s/step"
         print(f"{stage}: {s['steps']} steps, {s['epochs_done']} epochs, train loss {tl}, "
-              f"val loss {vl}" + (f" ({extra})" if extra else "")
-              + f", {s['s_per_step']} s/step")
+              f"val loss {vl}" + (f" ({extra})" if extra else "") + speed)
     print(f"weights {summary['weights']} sha256 {summary['weights_sha256']}")
     return 0
 

@@ -5,6 +5,7 @@ waits that say what they do, training reruns, packaging."""
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,67 @@ def test_missing_subcommand_says_what_to_type(capsys, argv, needle):
     err = capsys.readouterr().err
     assert needle in err
     assert "data_command" not in err and "required" not in err
+
+
+# ---- training ---------------------------------------------------------------------------
+
+EMOJI = ["1F600", "1F34E", "1F431", "1F697", "1F33B", "1F388", "1F955", "1F99C"]
+
+
+@pytest.fixture(scope="module")
+def cache64(tmp_path_factory):
+    """A cache of 64-px panels: not the tiny preset's 32, so a run's image size is the
+    data's, not the preset's."""
+    from fastcolor.data.build import build_dataset
+    out = tmp_path_factory.mktemp("cache64")
+    build_dataset(out, size=64, panels=4, val_panels=2, seed=0, val_fraction=0.5,
+                  hexcodes=EMOJI, progress=False)
+    return out
+
+
+def _train(cache, out, *extra):
+    return main(["train", "--data", str(cache), "--out", str(out), "--stage", "detector",
+                 "--config", "tiny", "--epochs", "1", "--batch-size", "2", "--quiet",
+                 "--threads", "2", *map(str, extra)])
+
+
+def test_train_rerun_of_the_same_command(capsys, cache64, tmp_path):
+    """Rerunning the identical command is not "another model config": without --resume
+    it says to pass --resume or --restart; with --resume it resumes."""
+    assert _train(cache64, tmp_path, "--max-steps", 1) == 0
+    capsys.readouterr()
+    assert _train(cache64, tmp_path, "--max-steps", 1) == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--restart" in err and "config" not in err
+    assert _train(cache64, tmp_path, "--max-steps", 2, "--resume") == 0
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "detector: 2 steps" in out
+    assert _train(cache64, tmp_path, "--max-steps", 1, "--restart") == 0
+
+
+def test_train_weights_have_the_usual_permissions(cache64, tmp_path):
+    umask = os.umask(0o022)
+    try:
+        assert _train(cache64, tmp_path, "--max-steps", 1) == 0
+    finally:
+        os.umask(umask)
+    for name in ("weights.safetensors", "checkpoint-detector.pt", "run.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
+@pytest.mark.parametrize("budget, needle", [
+    ("0", "--budget-minutes must be a positive number of minutes, got 0"),
+    ("-1", "--budget-minutes must be a positive number of minutes, got -1"),
+    ("detector=0", "got 0 for detector"),
+])
+def test_train_refuses_a_budget_that_trains_nothing(capsys, cache64, tmp_path, budget, needle):
+    assert _train(cache64, tmp_path, "--budget-minutes", budget) == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "weights.safetensors").exists()
+
+
+def test_train_without_steps_prints_no_none(capsys, cache64, tmp_path):
+    """A budget spent before the first step: the summary line has no "None s/step"."""
+    assert _train(cache64, tmp_path, "--budget-minutes", "1e-9") == 0
+    out = capsys.readouterr().out
+    assert "detector: 0 steps" in out and "None" not in out

@@ -233,7 +233,7 @@ def test_resume_continues_exactly(cache, tmp_path):
 def test_budget_stops_and_epochs_complete(cache, tmp_path):
     opts = options(cache, tmp_path / "budget", "detector", steps=None)
     opts.max_steps = {}
-    opts.budget_minutes = {"detector": 0.0}
+    opts.budget_minutes = {"detector": 1e-9}          # spent before the first step
     s = train(opts)["stages"]["detector"]
     assert s["stopped_by"] == "budget" and s["steps"] == 0
     opts = options(cache, tmp_path / "epochs", "detector")

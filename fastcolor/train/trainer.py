@@ -25,6 +25,7 @@ epochs.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -52,6 +53,31 @@ DEFAULT_BATCH = {"lowres": 16, "detector": 16, "polisher": 16}
 CHECKPOINT_FORMAT = 1
 
 
+# option -> (TrainOptions field, the test a value passes, what it must be)
+_STAGE_VALUE_RULES = {
+    "--epochs": ("epochs", lambda v: v >= 1, "at least 1"),
+    "--batch-size": ("batch_size", lambda v: v >= 1, "at least 1"),
+    "--lr": ("lr", lambda v: 0 < v < math.inf, "a positive number"),
+    "--budget-minutes": ("budget_minutes", lambda v: v > 0, "a positive number of minutes"),
+    "--max-steps": ("max_steps", lambda v: v >= 1, "at least 1"),
+}
+
+
+def _check_stage_value(flag: str, value, stage: str | None = None) -> None:
+    rule = _STAGE_VALUE_RULES.get(flag)
+    if rule is not None and value is not None and not rule[1](value):
+        where = f" for {stage}" if stage else ""
+        raise InvalidInputError(f"{flag} must be {rule[2]}, got {value:g}{where}")
+
+
+def check_stage_values(opts: TrainOptions) -> None:
+    """Refuse per-stage values that would train nothing (``--budget-minutes 0``,
+    ``--epochs 0``, ...) with the option's name, before anything is loaded."""
+    for flag, (attr, _, _) in _STAGE_VALUE_RULES.items():
+        for stage, value in (getattr(opts, attr) or {}).items():
+            _check_stage_value(flag, value, stage)
+
+
 def parse_stage_values(text, cast, what: str, split_total: bool = False) -> dict:
     """``"5"`` -> that value for every stage (or, with ``split_total``, ``BUDGET_SHARES``
     of it); ``"lowres=30,detector=10"`` -> per stage (stages not named: None)."""
@@ -64,6 +90,7 @@ def parse_stage_values(text, cast, what: str, split_total: bool = False) -> dict
     try:
         if "=" not in text:
             v = cast(text)
+            _check_stage_value(what, v)
             return {s: (v * BUDGET_SHARES[s] if split_total else v) for s in STAGES}
         for part in text.split(","):
             k, v = part.split("=")
@@ -71,6 +98,9 @@ def parse_stage_values(text, cast, what: str, split_total: bool = False) -> dict
             if k not in STAGES:
                 raise InvalidInputError(f"{what}: unknown stage {k!r} (one of {STAGES})")
             out[k] = cast(v)
+            _check_stage_value(what, out[k], k)
+    except InvalidInputError:
+        raise
     except ValueError:
         raise InvalidInputError(f"{what}: expected a number or stage=value pairs "
                                 f"(lowres=..,detector=..,polisher=..), got {text!r}") from None
@@ -143,6 +173,12 @@ class Run:
         self.index = read_index(opts.data)
         self.config = self._resolve_config()
 
+    def _asked_config(self) -> FastcolorConfig:
+        """The config of --config, --image-size and --lowres-size; the image size
+        defaults to the data's (on the first run and on every rerun alike)."""
+        o = self.opts
+        return resolve_config(o.config, o.image_size or self.index["size"], o.lowres_size)
+
     def _resolve_config(self) -> FastcolorConfig:
         o = self.opts
         run_json = self.dir / "run.json"
@@ -151,17 +187,19 @@ class Run:
         if run_json.is_file():
             cfg = FastcolorConfig.from_dict(json.loads(run_json.read_text())["config"])
             if o.config or o.image_size or o.lowres_size:
-                asked = resolve_config(o.config, o.image_size, o.lowres_size)
+                asked = self._asked_config()
                 if asked != cfg:
                     raise InvalidInputError(
-                        f"{run_json} holds another model config than --config "
-                        f"{o.config or 'small'}; every stage of a run uses one config (use "
-                        f"another --out, or leave out --config)")
+                        f"{run_json} holds another model config ({cfg.image_size}/"
+                        f"{cfg.lowres_size} px) than --config {o.config or 'small'} "
+                        f"--image-size {asked.image_size} --lowres-size {asked.lowres_size}; "
+                        f"every stage of a run uses one config (use another --out, or leave "
+                        f"out --config and the sizes)")
             return cfg
         if o.init:
             cfg = init_cfg
         else:
-            cfg = resolve_config(o.config, o.image_size or self.index["size"], o.lowres_size)
+            cfg = self._asked_config()
         write_atomic(run_json, json.dumps({"config": cfg.to_dict(), "data": str(o.data),
                                         "data_size": self.index["size"],
                                         "openmoji_version": self.index.get("openmoji_version"),
@@ -204,9 +242,9 @@ class StageTrainer:
         self.run, self.stage, self.opts = run, stage, run.opts
         self.train_data, self.val_data = train, val
         o = self.opts
-        self.epochs = int(o.epochs.get(stage) or 10)
-        self.batch_size = int(o.batch_size.get(stage) or DEFAULT_BATCH[stage])
-        self.lr = float(o.lr.get(stage) or DEFAULT_LR[stage])
+        self.epochs = int(_given(o.epochs.get(stage), 10))
+        self.batch_size = int(_given(o.batch_size.get(stage), DEFAULT_BATCH[stage]))
+        self.lr = float(_given(o.lr.get(stage), DEFAULT_LR[stage]))
         budget = o.budget_minutes.get(stage)
         self.budget_s = None if budget is None else float(budget) * 60
         self.max_steps = o.max_steps.get(stage)
@@ -365,8 +403,9 @@ class StageTrainer:
         last_ckpt = time.time()
         stopped_by = None
         if self.finished():
+            more = "--epochs" if self.epoch >= self.epochs else "--max-steps"
             _log(f"{self.stage}: already trained ({self.epoch} epochs, {self.step} steps); "
-                 f"raise --epochs to train more")
+                 f"raise {more} to train more")
             return {"skipped": True}
         _log(f"{self.stage}: {n} panels, batch {bs}, {per_epoch} steps/epoch, epochs "
              f"{self.epoch}->{self.epochs}, lr {self.lr}, budget "
@@ -448,12 +487,18 @@ def _limit(n: int | None) -> int | None:
     return None if n is None or n <= 0 else n
 
 
+def _given(value, default):
+    """``value`` unless it is None (0 is a value, and refused by ``check_stage_values``)."""
+    return default if value is None else value
+
+
 def train(opts: TrainOptions) -> dict:
     """Train the stages of ``opts`` (see module doc); returns the summary."""
     if opts.threads:
         torch.set_num_threads(opts.threads)
     if not 0 <= opts.extracted_fraction <= 1:
         raise InvalidInputError("--extracted-fraction must be in [0, 1]")
+    check_stage_values(opts)
     stages = opts.stages()
     run = Run(opts)
     cfg = run.config
