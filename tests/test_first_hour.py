@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,36 @@ def test_train_without_steps_prints_no_none(capsys, cache64, tmp_path):
     assert _train(cache64, tmp_path, "--budget-minutes", "1e-9") == 0
     out = capsys.readouterr().out
     assert "detector: 0 steps" in out and "None" not in out
+
+
+# ---- packaging --------------------------------------------------------------------------
+
+def _run_setup(*args, hide_torch=False):
+    code = ("import sys, runpy\n"
+            + ("sys.modules['torch'] = None  # as build isolation hides it\n" if hide_torch
+               else "")
+            + f"sys.argv = ['setup.py', *{list(args)!r}]\n"
+            "runpy.run_path('setup.py', run_name='__main__')\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+
+
+def test_isolated_build_says_the_command_to_type():
+    """``pip install .`` builds with isolation, which hides torch: the build stops with
+    the command that works (torch is deliberately not a build requirement)."""
+    proc = _run_setup("--name", hide_torch=True)
+    assert proc.returncode != 0
+    assert "pip install --no-build-isolation .\n" in proc.stderr
+    assert "pip install --no-build-isolation -e ." in proc.stderr
+    assert "Traceback" not in proc.stderr
+    requires = re.search(r"\[build-system\]\s*requires\s*=\s*\[(.*?)\]",
+                         (ROOT / "pyproject.toml").read_text(), re.S).group(1)
+    assert "setuptools" in requires and "torch" not in requires
+
+
+def test_package_metadata_has_license_and_author():
+    proc = _run_setup("-q", "--license", "--author", "--description")
+    assert proc.returncode == 0, proc.stderr
+    license_, author, summary = proc.stdout.strip().splitlines()[-3:]
+    assert "CC BY-SA 4.0" in license_ and "weights" in license_
+    assert author and "colorization" in summary
