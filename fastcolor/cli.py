@@ -340,6 +340,8 @@ def cmd_train(args) -> int:
         bce_weight=args.bce_weight, adversarial=args.adversarial,
         train_limit=args.train_limit, val_limit=args.val_limit,
         checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
+        real_samples=args.real_samples, real_fraction=args.real_fraction,
+        real_temperature=args.real_temperature, real_samples_from=args.real_samples_from,
         command="fastcolor " + " ".join(sys.argv[1:]) if sys.argv else None)
     summary = train(opts)
     for stage, s in summary["stages"].items():
@@ -637,6 +639,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validate on the first N validation panels")
     t.add_argument("--checkpoint-minutes", type=float, default=10.0,
                    help="also checkpoint every this many minutes (default 10)")
+    t.add_argument("--real-samples", type=int, default=0, metavar="N",
+                   help="detector/polisher: first color N training panels (and up to N "
+                        "validation panels) with the low-res colorizer (the run's own once "
+                        "its lowres stage is trained, else --real-samples-from or --init; "
+                        "C++ generator, cached in RUN_DIR/real-samples/, resumable) and "
+                        "train on those samples (default 0: noised ground truth only)")
+    t.add_argument("--real-fraction", type=float, default=0.75,
+                   help="with --real-samples: share of each batch given a real sample, "
+                        "the rest noised ground truth")
+    t.add_argument("--real-temperature", type=float, default=1.0,
+                   help="with --real-samples: the sampling temperature")
+    t.add_argument("--real-samples-from", default=None, metavar="WEIGHTS",
+                   help="with --real-samples: the weights whose low-res colorizer samples")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 

@@ -264,3 +264,106 @@ def test_train_command(cache, tmp_path, capsys):
     rc = main(["train", "--data", str(cache), "--out", str(tmp_path / "x"), "--config", "tiny",
                "--device", "cuda" if not torch.cuda.is_available() else "nope", "--quiet"])
     assert rc != 0
+
+
+# ---- real low-res samples (--real-samples) ------------------------------------------------
+
+def test_follow_sample_shifts_each_region_by_the_sample():
+    S = 8
+    color = torch.zeros(2, 3, S, S)
+    line = np.full((2, S, S), 255, np.uint8)
+    line[:, :, 4] = 0                                    # regions: left, right, the ink
+    colors = color.clone()
+    colors[:, 0, :, :4] = 0.5                            # the sample: left half redder
+    colors[:, 2, :, 5:] = -0.25 + torch.rand(2, S, 3) * 0.01
+    out = losses.follow_sample(color, colors, line, torch.tensor([True, False]))
+    assert torch.allclose(out[0, 0, :, :4], torch.full((S, 4), 0.5))
+    assert torch.allclose(out[0, 2, :, 5:], colors[0, 2, :, 5:].mean().expand(S, 3), atol=1e-6)
+    assert torch.equal(out[1], color[1])                 # not a real row: unchanged
+    assert losses.follow_sample(color, colors, line, None) is color
+
+
+@pytest.fixture(scope="module")
+def lowres_run(cache, tmp_path_factory):
+    """A run folder whose low-res stage trained 2 steps (the samples' source)."""
+    out = tmp_path_factory.mktemp("lowres_run")
+    train(options(cache, out, "lowres"))
+    return out
+
+
+def _copy_run(src, dst):
+    import shutil
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_real_samples_are_made_reused_and_fed_to_the_detector(cache, lowres_run, tmp_path,
+                                                            monkeypatch):
+    run = _copy_run(lowres_run, tmp_path / "run")
+    seen = []
+    real_batch = TrainData.batch
+
+    def spy(self, idx, rng, *args, **kwargs):
+        b = real_batch(self, idx, rng, *args, **kwargs)
+        if kwargs.get("flip", True):                     # training (validation: no flips)
+            seen.append(b)
+        return b
+    monkeypatch.setattr(TrainData, "batch", spy)
+    opts = options(cache, run, "detector", real_samples=6, real_fraction=1.0)
+    s = train(opts)["stages"]["detector"]
+    files = sorted((run / "real-samples").glob("*.npz"))
+    assert [f.name.split("-")[0] for f in files] == ["train", "val"]
+    assert s["real_samples"]["train_count"] == 6 and s["real_samples"]["val_count"] == 4
+    assert "val_real_iou" in s and np.isfinite(s["val_real_iou"])
+    # every training batch's rows were real samples, as they are in the file
+    from fastcolor.train.real_samples import load_real_samples
+    samples = load_real_samples(s["real_samples"]["train"])
+    assert samples.lowres.shape == (6, 8, 8, 3) and samples.lowres.dtype == np.uint8
+    train_batches = [b for b in seen if b["real"].all()]
+    assert len(train_batches) == len(seen) == 2
+    levels = {tuple(x.ravel()) for x in samples.lowres}
+    for b in train_batches:
+        for row in torch.round((b["sample"] + 1) * 127.5).to(torch.uint8).permute(0, 2, 3, 1):
+            flat = row.numpy()
+            assert tuple(flat.ravel()) in levels or tuple(flat[:, ::-1].ravel()) in levels
+    ck = torch.load(run / "checkpoint-detector.pt", weights_only=False)
+    assert ck["real_samples"]["train"] == str(files[0])
+    # the polisher of the same run reuses the file; asking for more adds to it
+    stamp = files[0].stat().st_mtime_ns
+    train(options(cache, run, "polisher", real_samples=6))
+    assert files[0].stat().st_mtime_ns == stamp
+    train(options(cache, run, "polisher", real_samples=9, restart=True))
+    more = load_real_samples(files[0])
+    assert len(more) == 9
+    np.testing.assert_array_equal(more.lowres[:6], samples.lowres)
+
+
+def test_resume_keeps_the_checkpoints_samples(cache, lowres_run, tmp_path):
+    run = _copy_run(lowres_run, tmp_path / "run")
+    train(options(cache, run, "detector", steps=1, real_samples=4))
+    first = torch.load(run / "checkpoint-detector.pt", weights_only=False)["real_samples"]
+    # the low-res stage trains on: new weights, but the resumed detector keeps its samples
+    train(options(cache, run, "lowres", steps=3, resume=True))
+    train(options(cache, run, "detector", steps=2, real_samples=4, resume=True))
+    ck = torch.load(run / "checkpoint-detector.pt", weights_only=False)
+    assert ck["step"] == 2 and ck["real_samples"]["train"] == first["train"]
+    assert len(list((run / "real-samples").glob("train-*.npz"))) == 1
+    # a fresh stage takes the new low-res weights: a new file
+    train(options(cache, run, "polisher", steps=1, real_samples=4))
+    assert len(list((run / "real-samples").glob("train-*.npz"))) == 2
+
+
+def test_real_samples_need_a_lowres_colorizer(cache, tmp_path):
+    with pytest.raises(InvalidInputError, match="--real-samples"):
+        train(options(cache, tmp_path, "detector", real_samples=4))
+    with pytest.raises(InvalidInputError, match="--real-fraction"):
+        train(options(cache, tmp_path / "b", "detector", real_samples=4, real_fraction=2.0))
+
+
+def test_train_command_real_samples(cache, lowres_run, tmp_path, capsys):
+    rc = main(["train", "--data", str(cache), "--out", str(tmp_path), "--stage", "detector",
+               "--config", "tiny", "--max-steps", "1", "--batch-size", "2", "--quiet",
+               "--threads", "1", "--real-samples", "3",
+               "--real-samples-from", str(lowres_run / "weights.safetensors")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "real samples: 3 train samples" in out and "real_iou" in out

@@ -13,9 +13,13 @@ when the cache was built at another size), and the low-res targets at the model'
   ``1 - ink`` of the exact line art, so black lines do not darken the low-res colors
   (cells that are all ink fall back to the plain average), then quantized to 8 bits;
 - ``background`` ``(B, 1, S, S)`` in {0, 1}: the panel background of the composition;
-- ``line_u8`` uint8 ``(B, S, S)``: the exact line art (regions for the polisher's masks).
+- ``line_u8`` uint8 ``(B, S, S)``: the exact line art (regions for the polisher's masks);
+- ``sample`` ``(B, 3, s, s)`` in [-1, 1] and ``real`` bool ``(B,)``: the low-res input of
+  the detector / polisher: for the rows given a real sample (``real_idx``, see
+  ``real_samples``) that sample, with the panel and outline source it was made from;
+  elsewhere ``lowres`` (the losses noise it).
 
-Panels are mirrored left-right with probability 1/2 (``flip``).
+Panels are mirrored left-right with probability 1/2 (``flip``), real samples with them.
 """
 
 from __future__ import annotations
@@ -70,24 +74,40 @@ class TrainData:
         return int(self.color.shape[0])
 
     def batch(self, idx, rng: np.random.Generator, extracted_fraction: float = 0.5,
-              flip: bool = True, device="cpu") -> dict:
-        idx = np.asarray(idx)
+              flip: bool = True, device="cpu", real=None, real_idx=None) -> dict:
+        """``real`` (``RealSamples``) and ``real_idx`` (int per row, -1: none): row ``j``
+        takes real sample ``real_idx[j]`` and its panel instead of panel ``idx[j]``."""
+        idx = np.array(idx)
         n = len(idx)
         use_extracted = rng.random(n) < extracted_fraction
         flips = (rng.random(n) < 0.5) if flip else np.zeros(n, bool)
+        is_real = np.zeros(n, bool)
+        if real is not None and real_idx is not None:
+            real_idx = np.asarray(real_idx)
+            is_real = real_idx >= 0
+            idx[is_real] = real.panel[real_idx[is_real]]
+            use_extracted[is_real] = real.extracted[real_idx[is_real]]
         outline = np.where(use_extracted[:, None, None], self.extracted[idx], self.line[idx])
         color, lowres = self.color[idx], self.lowres[idx]
         line, bg = self.line[idx], self.background[idx]
+        sample = lowres.copy()
+        if is_real.any():
+            sample[is_real] = real.lowres[real_idx[is_real]]
         if flips.any():
-            for a in (outline, color, lowres, line, bg):
+            for a in (outline, color, lowres, line, bg, sample):
                 a[flips] = a[flips][:, :, ::-1]
         to = dict(device=device)
         ink = 1 - torch.from_numpy(outline.astype(np.float32) / 255)
+
+        def rgb(a):
+            return (torch.from_numpy(a).permute(0, 3, 1, 2).float() / 127.5 - 1).to(**to)
         return {
             "outline": ink[:, None].to(**to),
-            "color": (torch.from_numpy(color).permute(0, 3, 1, 2).float() / 127.5 - 1).to(**to),
-            "lowres": (torch.from_numpy(lowres).permute(0, 3, 1, 2).float() / 127.5 - 1).to(**to),
+            "color": rgb(color),
+            "lowres": rgb(lowres),
             "background": torch.from_numpy(bg.astype(np.float32))[:, None].to(**to),
             "line_u8": line,
             "extracted": torch.from_numpy(use_extracted),
+            "sample": rgb(sample),
+            "real": torch.from_numpy(is_real).to(**to),
         }

@@ -30,6 +30,18 @@ the ground truth's, noised with speckles (teacher forcing; samples of the low-re
 tie the polisher to one low-res checkpoint and cost a generation per panel). An optional
 PatchGAN discriminator (``--adversarial W``, least-squares GAN) adds the pix2pix
 adversarial term.
+
+**Real samples** (``fastcolor train --real-samples N``, ``real_samples``): rows of a
+batch flagged ``real`` take the low-res colorizer's own sample of their panel as ``x``
+(detector) / as the low-res colors (polisher), as is, instead of the noised ground truth.
+A sample picks its own colors, so its ground truth is not the panel's: both stages
+compare with the ground truth *following the sample* (``follow_sample``): each region of
+the exact line art (connected paper area, as in ``mask_regions``; the ink is one more
+region) shifted by the mean difference between the sample's upsampled colors and the
+ground truth over it. The polisher then learns to clean a sample (flat, sharp regions,
+the drawing's own shading kept) without pulling it towards the colors it "should" have
+had (which averages samples into a pale wash), and the detector's L1 term compares the
+mean-replaced background with the sample's background color.
 """
 
 from __future__ import annotations
@@ -98,13 +110,42 @@ def replace_by_mean(colors: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
     return prob * mean + (1 - prob) * colors
 
 
+def _with_real(batch: dict, low: torch.Tensor) -> torch.Tensor:
+    """``low`` with the rows flagged ``real`` replaced by their real sample."""
+    real = batch.get("real")
+    if real is None or not bool(real.any()):
+        return low
+    return torch.where(real[:, None, None, None], batch["sample"], low)
+
+
+def follow_sample(color: torch.Tensor, colors: torch.Tensor, line_u8: np.ndarray,
+                  real: torch.Tensor | None) -> torch.Tensor:
+    """The ground truth ``color`` ``(B, 3, S, S)`` of the ``real`` rows shifted, region by
+    region of the exact line art ``line_u8``, by the mean of ``colors - color`` over the
+    region (see module doc); other rows unchanged."""
+    if real is None or not bool(real.any()):
+        return color
+    out = color.detach().cpu().numpy().copy()
+    diff = (colors.detach().cpu() - color.detach().cpu()).numpy()
+    for i in np.nonzero(real.cpu().numpy())[0]:
+        n, labels = cv2.connectedComponents((line_u8[i] >= 128).astype(np.uint8),
+                                            connectivity=4)
+        flat = labels.ravel()
+        counts = np.maximum(np.bincount(flat, minlength=n), 1)
+        for c in range(3):
+            shift = np.bincount(flat, weights=diff[i, c].ravel(), minlength=n) / counts
+            out[i, c] += shift[labels]
+    return torch.from_numpy(np.clip(out, -1, 1)).to(color.device, color.dtype)
+
+
 def detector_loss(model, batch: dict, gen: torch.Generator,
                   bce_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
     S = batch["color"].shape[-1]
-    x = upsample(sample_like(batch["lowres"], batch["background"], gen), S)
+    x = upsample(_with_real(batch, sample_like(batch["lowres"], batch["background"], gen)), S)
     logits = model.detector(batch["outline"], x)
     prob = torch.sigmoid(logits)
-    l1 = (replace_by_mean(x, prob) - batch["color"]).abs().mean()
+    target = follow_sample(batch["color"], x, batch.get("line_u8"), batch.get("real"))
+    l1 = (replace_by_mean(x, prob) - target).abs().mean()
     bce = F.binary_cross_entropy_with_logits(logits, batch["background"])
     with torch.no_grad():
         pred = prob > 0.5
@@ -171,11 +212,17 @@ class PatchDiscriminator(nn.Module):
 
 def polisher_inputs(batch: dict, rng: np.random.Generator, gen: torch.Generator,
                     noise_max: float = 0.1, speckle_max: float = 0.05
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(colors, mask, target): the target is the ground truth following the real samples
+    (``follow_sample``)."""
     S = batch["color"].shape[-1]
-    low = sample_like(batch["lowres"], batch["background"], gen, noise_max=noise_max,
-                      shift_prob=0.0, speckle_max=speckle_max)
-    return mask_regions(upsample(low, S), batch["line_u8"], batch["background"], rng)
+    low = _with_real(batch, sample_like(batch["lowres"], batch["background"], gen,
+                                        noise_max=noise_max, shift_prob=0.0,
+                                        speckle_max=speckle_max))
+    up = upsample(low, S)
+    target = follow_sample(batch["color"], up, batch["line_u8"], batch.get("real"))
+    colors, mask = mask_regions(up, batch["line_u8"], batch["background"], rng)
+    return colors, mask, target
 
 
 def weighted_l1(pred: torch.Tensor, target: torch.Tensor, outline: torch.Tensor) -> torch.Tensor:
@@ -187,9 +234,9 @@ def polisher_loss(model, batch: dict, rng: np.random.Generator, gen: torch.Gener
                   disc: PatchDiscriminator | None = None,
                   adversarial: float = 0.0) -> tuple[torch.Tensor, dict, torch.Tensor]:
     """Returns (loss, figures, the polished colors) (the colors feed the discriminator)."""
-    colors, mask = polisher_inputs(batch, rng, gen)
+    colors, mask, target = polisher_inputs(batch, rng, gen)
     out = model.polisher(batch["outline"], colors, mask)
-    l1 = weighted_l1(out, batch["color"], batch["outline"])
+    l1 = weighted_l1(out, target, batch["outline"])
     figures = {"l1": float(l1.detach())}
     loss = l1
     if disc is not None and adversarial > 0:

@@ -14,7 +14,12 @@ optimizer, and write their tensors into one weight file, ``RUN_DIR/weights.safet
   from it exactly where it stopped;
 - ``log.jsonl``: one line per epoch (train and validation losses, seconds);
 - ``summary.json``: per stage the final losses, steps, epochs, seconds per step;
-- ``weights.safetensors``: updated after every epoch and at the end of each stage.
+- ``weights.safetensors``: updated after every epoch and at the end of each stage;
+- ``real-samples/``: with ``--real-samples N``, the low-res colorizer's samples the
+  detector and the polisher train on (``real_samples``: made once from the run's own
+  low-res weights, else ``--real-samples-from`` / ``--init``, cached, resumable and
+  shared by the two stages; validation then also reports ``val_real_*`` figures on
+  samples of the validation panels).
 
 Seeds are fixed: model init from ``seed``, the batch order, outline mode, mirroring and
 masks from a numpy generator seeded with ``(seed, stage)``, the noise of the inputs from
@@ -44,6 +49,7 @@ from ..weights import load_state_into, load_weights, save_weights
 from . import losses
 from .data import TrainData
 from .presets import resolve_config
+from .real_samples import RealSamples, load_lowres, load_real_samples, make_real_samples
 
 STAGES = ("lowres", "detector", "polisher")
 # --stage all: the share of a single --budget-minutes value each stage gets
@@ -132,6 +138,10 @@ class TrainOptions:
     train_limit: int | None = None
     val_limit: int | None = None
     checkpoint_minutes: float = 10.0
+    real_samples: int = 0              # detector / polisher: train on N real samples
+    real_fraction: float = 0.75        # share of a batch's rows given a real sample
+    real_temperature: float = 1.0
+    real_samples_from: str | None = None
     progress: bool = True
     command: str | None = None
 
@@ -270,6 +280,36 @@ class StageTrainer:
         self.seconds = 0.0            # training time over all sessions (steps only)
         self.epoch_loss_sum = 0.0
         self.epoch_loss_n = 0
+        self.real_train: RealSamples | None = None
+        self.real_val: RealSamples | None = None
+        self.real_files: dict | None = None       # from the checkpoint being resumed
+
+    # ---- real samples -----------------------------------------------------------------
+    def attach_real_samples(self, provider) -> None:
+        """Detector / polisher with ``--real-samples``: the samples a resumed checkpoint
+        trained on (if their files are still there), else ``provider()``'s."""
+        if self.stage == "lowres":
+            return
+        files = self.real_files
+        if files and Path(files["train"]).is_file():
+            self.real_train = load_real_samples(files["train"], files["train_count"])
+            if files.get("val") and Path(files["val"]).is_file():
+                self.real_val = load_real_samples(files["val"], files["val_count"])
+            _log(f"{self.stage}: training on the real samples of the checkpoint, "
+                 f"{files['train']} ({len(self.real_train)})")
+            return
+        if self.opts.real_samples > 0:
+            self.real_train, self.real_val = provider()
+
+    def _real_state(self) -> dict | None:
+        if self.real_train is None:
+            return None
+        val = self.real_val
+        return {"train": str(self.real_train.path), "train_count": len(self.real_train),
+                "val": None if val is None else str(val.path),
+                "val_count": 0 if val is None else len(val),
+                "lowres_sha256": self.real_train.meta.get("lowres_sha256"),
+                "temperature": self.real_train.meta.get("temperature")}
 
     # ---- checkpoints ----------------------------------------------------------------
     def state(self) -> dict:
@@ -287,6 +327,7 @@ class StageTrainer:
             "history": self.history, "seconds": self.seconds,
             "epoch_loss": [self.epoch_loss_sum, self.epoch_loss_n],
             "batch_size": self.batch_size, "lr": self.lr,
+            "real_samples": self._real_state(),
         }
 
     def save_checkpoint(self) -> None:
@@ -314,6 +355,7 @@ class StageTrainer:
         self.history = ck["history"]
         self.seconds = ck["seconds"]
         self.epoch_loss_sum, self.epoch_loss_n = ck["epoch_loss"]
+        self.real_files = ck.get("real_samples")
 
     # ---- one step ---------------------------------------------------------------------
     def compute_loss(self, batch: dict, rng, gen, train: bool):
@@ -329,8 +371,14 @@ class StageTrainer:
         return loss, figs, out
 
     def train_step(self, idx) -> float:
+        real_idx = None
+        if self.real_train is not None:
+            n, m = len(idx), len(self.real_train)
+            real_idx = np.where(self.rng.random(n) < self.opts.real_fraction,
+                                self.rng.integers(m, size=n), -1)
         batch = self.train_data.batch(idx, self.rng, self.opts.extracted_fraction,
-                                      device=self.run.device)
+                                      device=self.run.device, real=self.real_train,
+                                      real_idx=real_idx)
         self.module.train()
         loss, figs, out = self.compute_loss(batch, self.rng, self.gen, train=True)
         if not torch.isfinite(loss):
@@ -352,20 +400,33 @@ class StageTrainer:
         rng = np.random.default_rng([12345, STAGES.index(self.stage)])
         gen = torch.Generator().manual_seed(12345)
         self.module.eval()
+        out = self._validate_pass(data, rng, gen, "val", len(data))
+        if self.real_val is not None and len(self.real_val):
+            rng = np.random.default_rng([12346, STAGES.index(self.stage)])
+            gen = torch.Generator().manual_seed(12346)
+            out.update(self._validate_pass(data, rng, gen, "val_real", len(self.real_val),
+                                           real=self.real_val))
+        return out
+
+    def _validate_pass(self, data, rng, gen, prefix: str, count: int, real=None) -> dict:
+        """Mean loss and figures over ``count`` validation rows: the panels in order or,
+        with ``real``, the real samples in order (each on its own panel)."""
         total, figs_sum, n = 0.0, {}, 0
         bs = self.batch_size
-        for start in range(0, len(data), bs):
-            idx = np.arange(start, min(start + bs, len(data)))
+        for start in range(0, count, bs):
+            rows = np.arange(start, min(start + bs, count))
+            idx = rows if real is None else real.panel[rows]
             batch = data.batch(idx, rng, self.opts.extracted_fraction, flip=False,
-                               device=self.run.device)
+                               device=self.run.device, real=real,
+                               real_idx=None if real is None else rows)
             loss, figs, _ = self.compute_loss(batch, rng, gen, train=False)
             k = len(idx)
             total += float(loss) * k
             for key, v in figs.items():
                 figs_sum[key] = figs_sum.get(key, 0.0) + v * k
             n += k
-        out = {"val_loss": total / max(n, 1)}
-        out.update({f"val_{k}": v / max(n, 1) for k, v in figs_sum.items()})
+        out = {f"{prefix}_loss": total / max(n, 1)}
+        out.update({f"{prefix}_{k}": v / max(n, 1) for k, v in figs_sum.items()})
         return out
 
     # ---- the loop -----------------------------------------------------------------
@@ -476,6 +537,7 @@ class StageTrainer:
             "session_wall_seconds": round(time.time() - t_start, 1),
             "s_per_step": round(t_train / steps, 4) if steps else None,
             "panels_train": n, "panels_val": len(self.val_data),
+            "real_samples": self._real_state(),
         }
         if sha is None:
             sha = self.run.write_weights(self.model, self.stage)
@@ -492,8 +554,46 @@ def _given(value, default):
     return default if value is None else value
 
 
+def lowres_source(run: Run) -> str:
+    """The weights the real samples come from: ``--real-samples-from``, else the run's own
+    weight file once this run has trained the low-res stage, else ``--init``."""
+    o = run.opts
+    if o.real_samples_from:
+        return o.real_samples_from
+    if (run.dir / "checkpoint-lowres.pt").is_file() and run.weights_path.is_file():
+        return str(run.weights_path)
+    if o.init:
+        return o.init
+    raise InvalidInputError(
+        "--real-samples needs a trained low-res colorizer: train --stage lowres in this "
+        "run first (or --stage all), or give --real-samples-from WEIGHTS or --init WEIGHTS")
+
+
+def _make_real_samples(run: Run, train_data: TrainData, val_data: TrainData):
+    """(train, val) real samples of ``--real-samples N`` (val: up to N, one per panel)."""
+    o = run.opts
+    source = lowres_source(run)
+    model, sha = load_lowres(source, run.config)
+    _log(f"real samples: low-res colorizer of {source} (low-res sha256 {sha[:12]}), "
+         f"temperature {o.real_temperature}")
+    data_id = {"path": str(Path(o.data).resolve()), "size": run.index["size"],
+               "seed": run.index.get("seed"), "composition": run.index.get("composition")}
+    common = dict(seed=o.seed, extracted_fraction=o.extracted_fraction,
+                  temperature=o.real_temperature, data_id=data_id, progress=o.progress,
+                  log=_log)
+    folder = run.dir / "real-samples"
+    train = make_real_samples(train_data, model, sha, o.real_samples, folder, split="train",
+                              **common)
+    n_val = min(o.real_samples, len(val_data))
+    val = make_real_samples(val_data, model, sha, n_val, folder, split="val", **common) \
+        if n_val else None
+    return train, val
+
+
 def train(opts: TrainOptions) -> dict:
     """Train the stages of ``opts`` (see module doc); returns the summary."""
+    if opts.real_samples < 0 or not 0 <= opts.real_fraction <= 1:
+        raise InvalidInputError("--real-samples must be >= 0 and --real-fraction in [0, 1]")
     if opts.threads:
         torch.set_num_threads(opts.threads)
     if not 0 <= opts.extracted_fraction <= 1:
@@ -522,12 +622,21 @@ def train(opts: TrainOptions) -> dict:
     summary_path = run.dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     summary.setdefault("stages", {})
+    real_cache: list = []
+
+    def real_samples() -> tuple[RealSamples, RealSamples | None]:
+        if not real_cache:
+            real_cache.append(_make_real_samples(run, train_data, val_data))
+        return real_cache[0]
+
     for stage in stages:
         trainer = StageTrainer(run, stage, train_data, val_data)
         if trainer.ckpt_path.is_file() and opts.resume:
             trainer.load_checkpoint()
             _log(f"{stage}: resuming from {trainer.ckpt_path} at epoch {trainer.epoch}, "
                  f"step {trainer.step}")
+        if not trainer.finished():
+            trainer.attach_real_samples(real_samples)
         result = trainer.fit()
         if result.get("skipped"):
             continue
