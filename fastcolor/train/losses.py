@@ -26,8 +26,8 @@ in the mask (``mask_regions``): the regions are the connected paper areas of the
 line art (what a flat color fills in a comic), each taken with a per-panel probability
 drawn from U(0, 0.5), and the panel background with probability 0.8 (at inference the
 mask is the detected background, colored with its mean). The low-res colors are again
-the ground truth's, noised with speckles (teacher forcing; samples of the low-res model would
-tie the polisher to one low-res checkpoint and cost a generation per panel). An optional
+the ground truth's, noised with speckles (teacher forcing), unless ``--real-samples``
+gives real ones (below; made once per low-res checkpoint, not one generation per step). An optional
 PatchGAN discriminator (``--adversarial W``, least-squares GAN) adds the pix2pix
 adversarial term.
 

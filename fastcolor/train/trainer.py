@@ -1,8 +1,9 @@
 """``fastcolor train``: the training loop of the three stages.
 
 The stages train independently of one another (the detector and the polisher are
-teacher-forced on ground-truth low-res colors, see ``losses``), each with its own
-optimizer, and write their tensors into one weight file, ``RUN_DIR/weights.safetensors``
+teacher-forced on ground-truth low-res colors, see ``losses``; with ``--real-samples``
+they also train on the low-res stage's samples, made once before they start), each with
+its own optimizer, and write their tensors into one weight file, ``RUN_DIR/weights.safetensors``
 (merged: training one stage keeps the others' tensors already in the file), which
 ``Pipeline.from_pretrained`` loads. A run folder holds:
 
