@@ -201,7 +201,9 @@ def _from_path(source: Union[str, "os.PathLike[str]"]) -> np.ndarray:
         _check_size(height, width, what)
         try:
             img.load()  # truncated or corrupt pixel data fails here
-            oriented = ImageOps.exif_transpose(img)
+            # transpose (a full copy) only when the EXIF orientation asks for it
+            turned = img.getexif().get(0x0112, 1) not in (0, 1)
+            oriented = ImageOps.exif_transpose(img) if turned else img
         except _PIL_READ_ERRORS as exc:
             raise InvalidImageError(f"{what} is corrupt or truncated: {exc}") from exc
         _check_palette(img, what)   # exif_transpose's copy makes a palette up

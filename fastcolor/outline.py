@@ -19,7 +19,8 @@ import numpy as np
 from fastcolor.errors import InvalidInputError
 from fastcolor.imageio import ImageSource, load_image, to_gray01, to_rgb01, to_uint8
 
-__all__ = ["extract", "extract_with_info", "is_line_art", "normalize_paper", "to_ink"]
+__all__ = ["extract", "extract_with_info", "is_line_art", "normalize_paper", "order_statistic",
+           "to_ink"]
 
 # is_line_art thresholds, in [0, 1] units.
 _MAX_CHROMA = 0.06  # largest (max channel - min channel) of an achromatic drawing
@@ -46,17 +47,24 @@ def is_line_art(image: ImageSource) -> bool:
     Colored pages, shaded or screentoned pages and photos give False.
     """
     arr = load_image(image)
-    if arr.ndim == 3:
-        rgb = to_rgb01(arr)
-        if float((rgb.max(axis=2) - rgb.min(axis=2)).max()) > _MAX_CHROMA:
-            return False
-    gray = to_gray01(arr)
-    n_paper = int(np.count_nonzero(gray >= _PAPER))
-    if n_paper < _MIN_PAPER_FRACTION * gray.size:
+    if arr.ndim == 2 and arr.dtype == np.uint8:       # counted on the histogram, no copy
+        hist = np.bincount(arr.ravel(), minlength=256)
+        levels = np.arange(256, dtype=np.float32) / np.float32(255)
+        n_paper, n_dark = int(hist[levels >= _PAPER].sum()), int(hist[levels <= _DARK].sum())
+        size = arr.size
+    else:
+        if arr.ndim == 3:
+            rgb = to_rgb01(arr)
+            if float((rgb.max(axis=2) - rgb.min(axis=2)).max()) > _MAX_CHROMA:
+                return False
+        gray = to_gray01(arr)
+        n_paper = int(np.count_nonzero(gray >= _PAPER))
+        n_dark = int(np.count_nonzero(gray <= _DARK))
+        size = gray.size
+    if n_paper < _MIN_PAPER_FRACTION * size:
         return False
-    n_dark = int(np.count_nonzero(gray <= _DARK))
-    n_mid = gray.size - n_paper - n_dark
-    return n_mid <= max(_MID_FRACTION_FLOOR * gray.size, _MID_PER_DARK * n_dark)
+    n_mid = size - n_paper - n_dark
+    return n_mid <= max(_MID_FRACTION_FLOOR * size, _MID_PER_DARK * n_dark)
 
 
 # normalize_paper
@@ -66,44 +74,80 @@ _MIN_RANGE = 24 / 255   # paper-to-ink contrast below which nothing is stretched
 _KNEE = 0.9             # after stretching, grays above this are paper (scan noise)
 
 
-def _white_balanced(rgb: np.ndarray) -> np.ndarray:
-    """RGB divided by the paper's color (the per-channel median), so yellowed or tinted
-    paper becomes white."""
-    paper = np.median(rgb.reshape(-1, 3), axis=0)
-    return np.clip(rgb / np.maximum(paper, 1e-3)[None, None, :], 0, 1)
+_BAND = 256             # rows per band: full-page float temporaries stay bounded
+
+
+def _bands(height: int):
+    return (slice(y, min(height, y + _BAND)) for y in range(0, height, _BAND))
+
+
+def _paper_color(arr: np.ndarray) -> np.ndarray:
+    """The paper's RGB in [0, 1]: the per-channel median over a grid of at most ~1 M
+    pixels (the paper is most of a page)."""
+    step = max(1, int(np.sqrt(arr.shape[0] * arr.shape[1] / 2 ** 20)))
+    return np.median(to_rgb01(np.ascontiguousarray(arr[::step, ::step])).reshape(-1, 3), axis=0)
+
+
+def _colored_pixels(arr: np.ndarray) -> int:
+    """How many pixels of an RGB(A) page are colored once the paper's tint is divided
+    out (chroma > 0.15), counted band by band."""
+    paper = np.maximum(_paper_color(arr), 1e-3)[None, None, :]
+    count = 0
+    for rows in _bands(arr.shape[0]):
+        rgb = np.clip(to_rgb01(arr[rows]) / paper, 0, 1)
+        count += int(np.count_nonzero(rgb.max(axis=2) - rgb.min(axis=2) > _CHROMA_PIXEL))
+    return count
+
+
+def _gray8(arr: np.ndarray) -> np.ndarray:
+    """The 8-bit BT.601 gray of any accepted image (a uint8 gray page as it is),
+    converted band by band."""
+    if arr.ndim == 2 and arr.dtype == np.uint8:
+        return arr
+    out = np.empty(arr.shape[:2], np.uint8)
+    for rows in _bands(arr.shape[0]):
+        out[rows] = to_uint8(to_gray01(arr[rows]))
+    return out
 
 
 def normalize_paper(image: ImageSource) -> tuple[np.ndarray | None, dict]:
     """An achromatic page (line art, scan, pencil sketch) on clean white paper.
 
-    Returns ``(gray, info)``: ``gray`` float32 ``(H, W)`` in [0, 1], or None for a color
-    page (more than 0.1% of pixels at chroma > 0.15 once the paper's tint is divided out).
+    Returns ``(gray, info)``: ``gray`` uint8 ``(H, W)`` (0 = ink, 255 = paper), or None
+    for a color page (more than 0.1% of pixels at chroma > 0.15 once the paper's tint is divided out).
     ``info``: ``inverted`` (white lines on a dark page were turned into dark lines on
     paper: the median is dark and the page has light pixels), ``paper`` and ``ink`` (the
     gray levels found: median and 0.1th percentile), ``stretched`` (the levels were
     stretched so paper is 1 and the darkest lines 0, grays above ``0.9`` then count as
     paper: gray, yellowed or noisy scans, light pencil). A page that already has white
-    paper and black lines is returned as its gray, unchanged."""
+    paper and black lines is returned as its 8-bit gray, unchanged (a uint8 gray page:
+    the same array, not copied). Levels are exact order statistics of the 8-bit gray's
+    histogram (the median: the lower middle value)."""
     arr = load_image(image)
     info = {"inverted": False, "stretched": False}
-    if arr.ndim == 3:
-        rgb = _white_balanced(to_rgb01(arr))
-        chroma = rgb.max(axis=2) - rgb.min(axis=2)
-        if np.count_nonzero(chroma > _CHROMA_PIXEL) > _CHROMA_SHARE * chroma.size:
-            return None, info
-    gray = to_gray01(arr)
-    median = float(np.median(gray))
-    if median < 0.5 and np.count_nonzero(gray > 0.5) > 0.001 * gray.size:
-        gray = 1.0 - gray
-        median = 1.0 - median
+    if arr.ndim == 3 and _colored_pixels(arr) > _CHROMA_SHARE * arr.shape[0] * arr.shape[1]:
+        return None, info
+    gray = _gray8(arr)
+    hist = np.bincount(gray.ravel(), minlength=256)
+    median, ink = order_statistic(hist, 0.5), order_statistic(hist, 0.001)
+    if median < 128 and hist[129:].sum() > 0.001 * gray.size:
+        gray = 255 - gray
+        hist = hist[::-1]
+        median, ink = order_statistic(hist, 0.5), order_statistic(hist, 0.001)
         info["inverted"] = True
-    ink = float(np.quantile(gray, 0.001))
-    info.update(paper=median, ink=ink)
-    if median >= 250 / 255 and ink <= 5 / 255 or median - ink < _MIN_RANGE:
+    info.update(paper=median / 255, ink=ink / 255)
+    if median >= 250 and ink <= 5 or (median - ink) / 255 < _MIN_RANGE:
         return gray, info
-    stretched = np.clip((gray - ink) / (median - ink) / _KNEE, 0, 1).astype(np.float32)
+    lut = np.clip((np.arange(256) - ink) / (median - ink) / _KNEE, 0, 1)
     info["stretched"] = True
-    return stretched, info
+    return np.rint(lut * 255).astype(np.uint8)[gray], info
+
+
+def order_statistic(hist: np.ndarray, q: float) -> int:
+    """The ``q``-th order statistic of a histogram: the smallest level with more than
+    ``floor(q * (N - 1))`` values at or below it."""
+    k = int(q * (int(hist.sum()) - 1))
+    return int(np.searchsorted(np.cumsum(hist), k, side="right"))
 
 
 def extract(image: ImageSource, **kwargs) -> np.ndarray:
@@ -163,20 +207,24 @@ def extract_with_info(
 
     arr = load_image(image)
     if line_art is True:
-        return to_uint8(to_gray01(arr)), {"source": "line_art", "inverted": False,
-                                          "stretched": False}
+        return _gray8(arr), {"source": "line_art", "inverted": False, "stretched": False}
     info = {"inverted": False, "stretched": False}
     if line_art == "auto":
         gray, info = normalize_paper(arr)
         if gray is not None and is_line_art(gray):
-            return to_uint8(gray), {"source": "line_art", **info}
+            return gray, {"source": "line_art", **info}
         if gray is not None and (info["inverted"] or info["stretched"]):
             arr = gray                 # a shaded scan: extract from it on clean paper
     info["source"] = "extracted"
 
-    rgb8 = to_uint8(to_rgb01(arr))
+    ink = np.empty(arr.shape[:2], bool)
+    rgb8 = np.empty(arr.shape[:2] + (3,), np.uint8)
+    for rows in _bands(arr.shape[0]):                  # bounded float temporaries
+        ink[rows] = to_gray01(arr[rows]) < dark_threshold
+        rgb8[rows] = arr[rows] if arr.dtype == np.uint8 and arr.ndim == 3 and \
+            arr.shape[2] == 3 else to_uint8(to_rgb01(arr[rows]))
     smooth = cv2.GaussianBlur(rgb8, (3, 3), 0)
-    ink = to_gray01(arr) < dark_threshold
+    del rgb8
     for c in range(3):
         ink |= cv2.Canny(np.ascontiguousarray(smooth[:, :, c]), canny_low, canny_high) > 0
     return np.where(ink, np.uint8(0), np.uint8(255)), info

@@ -139,15 +139,13 @@ class Tile:
 class Page:
     """One page on its way through the pipeline (step 1's output).
 
-    ink: float32 ``(H, W)`` in [0, 1], 1 = ink; gray: uint8 ``(H, W)``, the line art as
-    drawn (0 = ink); panels: the panel boxes in reading order (``fastcolor.panels``; the
+    gray: uint8 ``(H, W)``, the line art as drawn (0 = ink, 255 = paper); panels: the panel boxes in reading order (``fastcolor.panels``; the
     whole page with ``panels=False``); tiles: the model inputs, panel by panel (a panel
     far from square is cut into overlapping tiles); regions: int32 ``(H, W)`` flat
     regions (None when not needed); region_ink: bool ``(H, W)``, the ink the regions
     were cut by; strokes: uint8 RGBA ``(H, W, 4)`` page-sized hint strokes, or None;
     info: how the outline was made (``fastcolor.outline.extract_with_info``)."""
 
-    ink: np.ndarray
     gray: np.ndarray
     panels: list
     tiles: list
@@ -187,17 +185,17 @@ def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def letterbox(image: np.ndarray, size: int, nearest: bool = False):
+def letterbox(image: np.ndarray, size: int, nearest: bool = False, fill=0):
     """``image`` ``(H, W)`` or ``(H, W, C)`` fitted undistorted into ``size x size``: the
     longer side scaled to ``size`` (area average / bilinear, or ``nearest`` for layers
-    whose colors must stay exact), centered, the rest zeros (paper for an ink map,
-    transparent for RGBA). Returns ``(square, (top, left, h, w))``, the box the image
+    whose colors must stay exact), centered, the rest ``fill`` (0: paper for an ink
+    map, transparent for RGBA; 255: paper for a gray page). Returns ``(square, (top, left, h, w))``, the box the image
     fills inside the square."""
     H, W = image.shape[:2]
     longer = max(H, W)
     h, w = max(1, round(H * size / longer)), max(1, round(W * size / longer))
     top, left = (size - h) // 2, (size - w) // 2
-    square = np.zeros((size, size) + image.shape[2:], image.dtype)
+    square = np.full((size, size) + image.shape[2:], fill, image.dtype)
     fitted = cv2.resize(image, (w, h), interpolation=cv2.INTER_NEAREST) if nearest \
         else _resize(image, w, h)
     square[top:top + h, left:left + w] = fitted.reshape((h, w) + image.shape[2:])
@@ -278,8 +276,8 @@ class Pipeline:
 
     # ---- inputs ---------------------------------------------------------------------
     def _load_outline(self, item, extract_outline) -> tuple[np.ndarray, dict]:
-        """Anything the pipeline takes -> (ink ``(H, W)`` float32 in [0, 1], 1 = ink; what
-        was done to get it: ``fastcolor.outline.extract_with_info``'s info, e.g.
+        """Anything the pipeline takes -> (the line art's 8-bit gray, uint8 ``(H, W)``,
+        0 = ink; what was done to get it: ``fastcolor.outline.extract_with_info``'s info, e.g.
         ``inverted`` for white-on-black art, ``stretched`` for a scan or pencil).
 
         The float convention: numpy arrays, PIL images and files are *images*, as in every
@@ -319,13 +317,13 @@ class Pipeline:
                     f"ink): it looks like an image with 1 = paper, e.g. torch.from_numpy(page). "
                     f"Pass the numpy array itself (images: 1.0 = paper), or 1 - tensor if it "
                     f"is an outline with 1 = paper")
-            return t.to(torch.float32).cpu().numpy(), {"source": "outline tensor"}
+            gray = torch.round((1 - t.to(torch.float32)) * 255).to(torch.uint8)
+            return gray.cpu().numpy(), {"source": "outline tensor"}
         if not (isinstance(extract_outline, (bool, np.bool_)) or (
                 isinstance(extract_outline, str) and extract_outline == "auto")):
             raise InvalidInputError(f"extract_outline must be 'auto', True or False, got {extract_outline!r}")
         line_art = "auto" if isinstance(extract_outline, str) else not bool(extract_outline)
-        outline, info = outline_mod.extract_with_info(load_image(item), line_art=line_art)
-        return outline_mod.to_ink(outline), info
+        return outline_mod.extract_with_info(load_image(item), line_art=line_art)
 
     def _lowres_hints(self, page: Page, hints, count: int):
         """Per tile: ``Hints`` as given, or the low-res grid of the regions the page's
@@ -508,8 +506,7 @@ class Pipeline:
                  **_) -> Page:
         """Load the page, find its panels and cut them into tiles letterboxed into the
         model's square and, when flats or hint strokes need them, find its regions."""
-        ink, info = self._load_outline(item, extract_outline)
-        gray = np.clip(np.rint((1 - ink) * 255), 0, 255).astype(np.uint8)
+        gray, info = self._load_outline(item, extract_outline)
         H, W = gray.shape
         boxes = find_panels(gray) if panels else []
         if len(boxes) <= 1:                   # one panel: the whole page, margins included
@@ -517,10 +514,11 @@ class Pipeline:
         tiles = []
         for k, box in enumerate(boxes):
             for tb in tile_box(box):
-                square, inner = letterbox(ink[tb.slice], self.config.image_size)
+                small, inner = letterbox(gray[tb.slice], self.config.image_size, fill=255)
+                square = (255 - small.astype(np.float32)) / np.float32(255)     # 1 = ink
                 tiles.append(Tile(k, tb, np.clip(square, 0, 1), inner))
-        page = Page(ink=ink, gray=gray, panels=boxes, tiles=tiles, info=info)
-        page.strokes = self._page_strokes(hints, ink.shape)
+        page = Page(gray=gray, panels=boxes, tiles=tiles, info=info)
+        page.strokes = self._page_strokes(hints, gray.shape)
         if flats or page.strokes is not None:
             threshold = ink_threshold(gray)
             page.region_ink = find_ink(gray, threshold)
@@ -627,21 +625,21 @@ class Pipeline:
             scale = first.inner[2] / first.box.height
             fh, fw = max(1, round(box.height * scale)), max(1, round(box.width * scale))
             acc = np.zeros((fh, fw, 4), np.float32)
-            weight = np.zeros((fh, fw), np.float32)
-            tiles = [page.tiles[i] for i in idx]
-            for i, t, w in zip(idx, tiles, blend_weights(box, [t.box for t in tiles])):
-                top, left, h, wd = t.inner
-                rgb = ((polished[i, :, top:top + h, left:left + wd] + 1) / 2).clamp(0, 1)
-                both = torch.cat([rgb, prob[i:i + 1, top:top + h, left:left + wd]])
+            places = []                             # the tiles at the field's scale
+            for t in (page.tiles[i] for i in idx):
                 y0 = min(fh - 1, round((t.box.top - box.top) * scale))
                 x0 = min(fw - 1, round((t.box.left - box.left) * scale))
                 y1 = max(y0 + 1, min(fh, round((t.box.bottom - box.top) * scale)))
                 x1 = max(x0 + 1, min(fw, round((t.box.right - box.left) * scale)))
-                piece = _resize(both.permute(1, 2, 0).float().cpu().numpy(), x1 - x0, y1 - y0)
-                wt = _resize(w, x1 - x0, y1 - y0)
-                acc[y0:y1, x0:x1] += piece.reshape(y1 - y0, x1 - x0, 4) * wt[..., None]
-                weight[y0:y1, x0:x1] += wt
-            acc /= np.maximum(weight, 1e-6)[..., None]
+                places.append(Box(y0, x0, y1 - y0, x1 - x0))
+            weights = blend_weights(Box(0, 0, fh, fw), places)   # sum to 1: no normalizing
+            for i, place, w in zip(idx, places, weights):
+                top, left, h, wd = page.tiles[i].inner
+                rgb = ((polished[i, :, top:top + h, left:left + wd] + 1) / 2).clamp(0, 1)
+                both = torch.cat([rgb, prob[i:i + 1, top:top + h, left:left + wd]])
+                piece = _resize(both.permute(1, 2, 0).float().cpu().numpy(), place.width,
+                                place.height).reshape(place.height, place.width, 4)
+                acc[place.slice] += piece * w[..., None]
             fields.append((box, np.ascontiguousarray(acc[..., :3]),
                            np.ascontiguousarray(acc[..., 3])))
         return fields
@@ -689,18 +687,17 @@ class Pipeline:
                       threshold) -> ColorizeResult:
         """The polished colors resized to each panel, the background one color, ink on
         top; outside the panels white paper."""
-        H, W = page.ink.shape
-        image = np.empty((H, W, 3), np.uint8)
-        image[:] = np.clip(np.rint((1.0 - page.ink) * 255), 0, 255).astype(np.uint8)[..., None]
+        H, W = page.gray.shape
+        image = np.repeat(page.gray[..., None], 3, axis=2)
         bg_mask = np.zeros((H, W), bool)
-        for box, rgb, prob in fields:
-            color = _resize(rgb, box.width, box.height).reshape(box.height, box.width, 3)
+        for box, rgb, prob in fields:           # 8-bit before resizing: bounded memory
+            rgb8 = np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+            color = _resize(rgb8, box.width, box.height).reshape(box.height, box.width, 3)
             if detect_background:
                 bg_mask[box.slice] = _resize(prob, box.width, box.height) > threshold
             if bg_color is not None:
-                color[bg_mask[box.slice]] = np.asarray(bg_color, np.float32) / 255.0
-            paper = (1.0 - page.ink[box.slice])[..., None]
-            image[box.slice] = np.clip(np.rint(color * paper * 255), 0, 255).astype(np.uint8)
+                color[bg_mask[box.slice]] = bg_color
+            image[box.slice] = compose(color, page.gray[box.slice])
         return ColorizeResult(image=image, lowres=None, background_mask=bg_mask,
                               background_color=bg_color if bg_mask.any() else None,
                               outline=page.gray, seed=0, regions=page.regions)

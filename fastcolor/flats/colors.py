@@ -18,6 +18,7 @@ __all__ = ["MAX_SAMPLES", "grouped_median", "region_samples", "region_colors", "
            "hint_region_colors", "paint_regions", "compose"]
 
 MAX_SAMPLES = 1 << 18
+_ROWS = 512
 
 
 def _stride(height: int, width: int) -> int:
@@ -149,6 +150,9 @@ def paint_regions(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
 def compose(flats: np.ndarray, gray: np.ndarray) -> np.ndarray:
     """The colored page: the line art multiplied over the flats, ``flats * gray / 255``
     rounded (uint8 ``(H, W, 3)``; black ink stays black, anti-aliasing stays as drawn)."""
-    out = flats.astype(np.uint16) * gray[..., None]
-    out += 127
-    return (out // 255).astype(np.uint8)
+    out = np.empty_like(flats)
+    for y in range(0, flats.shape[0], _ROWS):           # in bands: bounded temporaries
+        band = flats[y:y + _ROWS].astype(np.uint16) * gray[y:y + _ROWS, :, None]
+        band += 127
+        out[y:y + _ROWS] = band // 255
+    return out

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..imageio import ImageSource, load_image, to_gray01, to_uint8
+from ..outline import order_statistic
 
 __all__ = ["MIN_CONTRAST", "ink_threshold", "find_ink", "line_art_gray"]
 
@@ -56,17 +57,12 @@ def _check_gray(gray) -> np.ndarray:
     return gray
 
 
-def _order_statistic(hist: np.ndarray, q: float) -> int:
-    k = int(q * (int(hist.sum()) - 1))
-    return int(np.searchsorted(np.cumsum(hist), k, side="right"))
-
-
 def ink_threshold(gray: np.ndarray) -> int:
     """The gray level ``T`` below which a pixel of ``gray`` is ink (0: no ink at all)."""
     gray = _check_gray(gray)
     hist = np.bincount(gray.ravel(), minlength=256)
-    paper = _order_statistic(hist, _PAPER_Q)
-    ink = _order_statistic(hist, _INK_Q)
+    paper = order_statistic(hist, _PAPER_Q)
+    ink = order_statistic(hist, _INK_Q)
     if paper - ink < MIN_CONTRAST:
         return 0
     return (2 * paper + ink + 1) // 3
