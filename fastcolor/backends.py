@@ -33,14 +33,17 @@ AUTO_PREFERENCE = {"cpu": ("cpp", "reference"), "cuda": ("triton", "reference")}
 
 
 class ReferenceBackend:
-    """PyTorch eager for every stage; low-res samples from ``generate_naive``.
+    """PyTorch eager for every stage; low-res samples from ``generate_naive`` (minutes a
+    page: with ``progress`` (the default) a bar on stderr shows them once they pass 2 s;
+    ``Pipeline(..., backend="reference", progress=False)`` keeps it quiet).
 
     Other backends subclass it and replace the stages they accelerate."""
 
     name = "reference"
 
-    def __init__(self, device: torch.device, **options):
+    def __init__(self, device: torch.device, *, progress: bool = True, **options):
         self.device = device
+        self.progress = progress
 
     def condition(self, lowres, outline: torch.Tensor) -> torch.Tensor:
         """``LowResColorizer.condition``: outline ``(B, 1, S, S)`` -> ``(B, C, s, s)``."""
@@ -48,7 +51,7 @@ class ReferenceBackend:
 
     def generate(self, pixelcnn, cond: torch.Tensor, **kwargs) -> torch.Tensor:
         """Low-res sample ``(B, 3, s, s)``; kwargs of ``generation.prepare_inputs``."""
-        return generate_naive(pixelcnn, cond, **kwargs)
+        return generate_naive(pixelcnn, cond, progress=self.progress, **kwargs)
 
     def detect(self, detector, outline: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
         """Background probability ``(B, 1, S, S)``."""

@@ -23,8 +23,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shlex
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__
@@ -226,8 +229,9 @@ def cmd_colorize(args) -> int:
                 skipped += 1
             else:
                 try:
-                    _colorize_page(pipe, args, src, dsts, keep, seed=args.seed + i,
-                                   hints=hints, say=say, layer_dirs=layer_dirs)
+                    with _say_if_slow(None if bar else f"coloring {src}..."):
+                        _colorize_page(pipe, args, src, dsts, keep, seed=args.seed + i,
+                                       hints=hints, say=say, layer_dirs=layer_dirs)
                     written += 1
                 except FastcolorError as e:
                     if total == 1:
@@ -248,6 +252,22 @@ def cmd_colorize(args) -> int:
     summary = f"colored {written} of {total} pages; {failed} failed; {skipped} skipped"
     print(summary, file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def _say_if_slow(line: str | None, after: float = 2.0):
+    """``line`` on stderr if the block is still running ``after`` seconds on (a long wait
+    says what it does; a short one prints nothing). None: nothing."""
+    timer = None
+    if line is not None:
+        timer = threading.Timer(after, lambda: print(line, file=sys.stderr, flush=True))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def _hint_strokes(path):
@@ -369,9 +389,11 @@ def cmd_eval(args) -> int:
 
 def cmd_figure(args) -> int:
     from .figure import make_figure
-    out = make_figure(weights=args.weights, data=args.data, out=args.out, n=args.n,
-                      split=args.split, seed=args.seed, backend=args.backend, cell=args.cell,
-                      outline=args.outline, start=args.start, temperature=args.temperature)
+    with _say_if_slow(f"coloring {args.n} panels with and without the detector..."):
+        out = make_figure(weights=args.weights, data=args.data, out=args.out, n=args.n,
+                          split=args.split, seed=args.seed, backend=args.backend,
+                          cell=args.cell, outline=args.outline, start=args.start,
+                          temperature=args.temperature)
     print(f"wrote {out}")
     return 0
 
@@ -409,20 +431,30 @@ def cmd_build_engine(args) -> int:
         engines.stage_profile(profile, stage, S).check_stage(stage, S)
     out = Path(args.out)
     if args.onnx_only:
+        from .engines.onnx_export import EXPORT_SECONDS
+        print(f"exporting and checking the ONNX graphs of {', '.join(stages)} (about "
+              f"{EXPORT_SECONDS * len(stages)} s)...", file=sys.stderr, flush=True)
         paths = engines.export_stages(pipe, out, stages, precision=precision,
                                       weights_sha256=pipe.weights_sha256)
         for stage, path in paths.items():
             print(f"wrote {path} (onnx.checker: ok)")
-        weights = args.weights or "W.safetensors"
+        from .weights import DEFAULT_WEIGHTS
+        weights = shlex.quote(str(Path(args.weights or DEFAULT_WEIGHTS).resolve()))
         shape = engines.format_shape
         flag = "" if precision == "fp32" else f" --{precision}"
         print(f"\nThese ONNX files hold weights sha256 {pipe.weights_sha256}. On the GPU "
               f"machine (pip install tensorrt), with the same weights and this folder, run:\n"
-              f"  fastcolor build-engine --weights {weights} --onnx-dir {out} "
+              f"  fastcolor build-engine --weights {weights} "
+              f"--onnx-dir {shlex.quote(str(out))} "
               f"--stages {','.join(stages)}{flag} --min {shape(lo)} --opt {shape(mid)} "
               f"--max {shape(hi)} --out ENGINE_DIR\n"
-              f"then use Pipeline(backend=\"tensorrt\", engine_dir=\"ENGINE_DIR\", device=\"cuda\").")
+              + ("" if args.weights else
+                 "(--weights: the shipped default weights; where the same fastcolor is "
+                 "installed, leaving --weights out uses its copy of them)\n")
+              + f"then use Pipeline(backend=\"tensorrt\", engine_dir=\"ENGINE_DIR\", device=\"cuda\").")
         return 0
+    print(f"building TensorRT engines of {', '.join(stages)} ({precision}; TensorRT tunes "
+          f"every layer: minutes)...", file=sys.stderr, flush=True)
     try:
         built = engines.build_engine(pipe, out, stages=stages, precision=precision,
                                      profile=profile, onnx_dir=args.onnx_dir,

@@ -191,3 +191,91 @@ def test_package_metadata_has_license_and_author():
     license_, author, summary = proc.stdout.strip().splitlines()[-3:]
     assert "CC BY-SA 4.0" in license_ and "weights" in license_
     assert author and "colorization" in summary
+
+
+# ---- long waits say what they do --------------------------------------------------------
+
+def _tiny_model():
+    from fastcolor import FastcolorConfig, Pipeline
+    return Pipeline.random(FastcolorConfig.tiny(), seed=0, backend="reference").model
+
+
+def test_naive_generation_shows_a_delayed_bar(monkeypatch):
+    """--backend reference (minutes a page): a bar over positions on stderr, shown once
+    the loop has run 2 s; the samples do not change."""
+    import torch
+    import tqdm as tqdm_module
+    from fastcolor.backends import ReferenceBackend
+    from fastcolor.generation import generate_naive
+    seen = []
+
+    def fake_tqdm(iterable, **kwargs):
+        seen.append(kwargs)
+        return iterable
+    monkeypatch.setattr(tqdm_module, "tqdm", fake_tqdm)
+    pixelcnn = _tiny_model().lowres.pixelcnn
+    cond = torch.randn(1, pixelcnn.config.cond_channels, 4, 4)
+    noise = torch.rand(1, pixelcnn.config.mixtures + 3, 4, 4)
+    quiet = generate_naive(pixelcnn, cond, noise=noise)
+    assert seen == []
+    shown = ReferenceBackend(torch.device("cpu")).generate(pixelcnn, cond, noise=noise)
+    assert torch.equal(quiet, shown)
+    assert seen and seen[0]["delay"] == 2 and seen[0]["file"] is sys.stderr
+    ReferenceBackend(torch.device("cpu"), progress=False).generate(pixelcnn, cond, noise=noise)
+    assert len(seen) == 1
+
+
+def test_onnxruntime_first_export_says_so_once(capsys, monkeypatch, tmp_path):
+    """The export (tens of seconds; test_engines tests the files) says so once, first."""
+    pytest.importorskip("onnxruntime")
+    from fastcolor.engines import OnnxRuntimeBackend, ort_backend
+
+    def fake_export(model, stage, path, **kwargs):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).touch()
+        return Path(path)
+    monkeypatch.setattr(ort_backend, "export_onnx", fake_export)
+    monkeypatch.setattr(ort_backend, "check_onnx_matches", lambda path, **kwargs: None)
+    model = _tiny_model()
+    backend = OnnxRuntimeBackend("cpu", cache_dir=tmp_path, stages=("detector",))
+    backend.bind(model)
+    backend.onnx_path("detector")
+    backend.onnx_path("detector")
+    err = capsys.readouterr().err
+    assert err.count("exporting the ONNX graphs") == 1 and "first use" in err
+    again = OnnxRuntimeBackend("cpu", cache_dir=tmp_path, stages=("detector",))
+    again.bind(model)
+    again.onnx_path("detector")                       # cached: nothing to say
+    quiet = OnnxRuntimeBackend("cpu", cache_dir=tmp_path / "q", stages=("detector",),
+                               progress=False)
+    quiet.bind(model)
+    quiet.onnx_path("detector")
+    assert "exporting" not in capsys.readouterr().err
+
+
+def test_slow_steps_say_what_they_do(capsys):
+    import time
+    from fastcolor.cli import _say_if_slow
+    with _say_if_slow("coloring page.png...", after=0.01):
+        time.sleep(0.3)
+    with _say_if_slow("fast...", after=5):
+        pass
+    time.sleep(0.05)
+    err = capsys.readouterr().err
+    assert "coloring page.png..." in err and "fast" not in err
+
+
+def test_build_engine_prints_the_real_weights_path(capsys, monkeypatch, tmp_path):
+    """--onnx-only without --weights: the GPU command names the shipped weights' file,
+    not a placeholder, and the export says first that it takes a while."""
+    import fastcolor.engines as engines
+    from fastcolor.weights import DEFAULT_WEIGHTS
+
+    def fake_export(pipe, out, stages, **kwargs):
+        return {s: Path(out) / f"{s}.onnx" for s in stages}
+    monkeypatch.setattr(engines, "export_stages", fake_export)
+    assert main(["build-engine", "--onnx-only", "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "W.safetensors" not in out
+    assert f"--weights {DEFAULT_WEIGHTS.resolve()}" in out
+    assert "exporting and checking the ONNX graphs of detector, polisher" in err

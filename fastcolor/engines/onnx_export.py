@@ -29,6 +29,7 @@ from .graphs import (check_precision, check_stage, example_inputs, parse_stages,
 EXPORT_FORMAT = "1"
 MAX_BATCH = 4096
 MAX_SIDE = 32768
+EXPORT_SECONDS = 10   # about what exporting and checking one stage takes on a CPU
 
 _META_PREFIX = "fastcolor_"
 

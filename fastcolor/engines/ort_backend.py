@@ -14,14 +14,16 @@ come from
 
 Options: ``providers`` (ONNX Runtime execution providers, default CUDA then CPU on a CUDA
 device, CPU otherwise), ``threads`` (intra-op threads; default ONNX Runtime's: one per
-physical core). Sessions use ``ORT_ENABLE_ALL`` graph optimizations. The graphs are
-float32: a float64 pipeline is refused.
+physical core), ``progress`` (default True: before the first export, which takes
+tens of seconds, one line on stderr says so). Sessions use ``ORT_ENABLE_ALL`` graph
+optimizations. The graphs are float32: a float64 pipeline is refused.
 """
 
 from __future__ import annotations
 
 import numbers
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from ..errors import BackendUnavailableError, InvalidInputError
 from ..weights import tensors_sha256
 from .errors import EngineError, EngineMismatchError
 from .graphs import STAGE_SPECS, STAGES, check_unet_inputs, parse_stages
-from .onnx_export import check_onnx_matches, export_onnx, onnx_filename
+from .onnx_export import EXPORT_SECONDS, check_onnx_matches, export_onnx, onnx_filename
 
 
 _CACHE_LOCKS: dict[Path, threading.Lock] = {}
@@ -127,8 +129,8 @@ class OnnxRuntimeBackend(ReferenceBackend):
     name = "onnxruntime"
 
     def __init__(self, device, *, cache_dir=None, onnx_dir=None, providers=None,
-                 threads: int | None = None, stages=STAGES):
-        super().__init__(torch.device(device))
+                 threads: int | None = None, stages=STAGES, progress: bool = True):
+        super().__init__(torch.device(device), progress=progress)
         reason = onnxruntime_unavailable(self.device)
         if reason is not None:
             raise BackendUnavailableError(f"backend 'onnxruntime' cannot run here: {reason}")
@@ -157,6 +159,7 @@ class OnnxRuntimeBackend(ReferenceBackend):
         self._sessions: dict[str, OrtStage] = {}
         self._sessions_lock = threading.Lock()
         self._generate = fastest_generator(self.device)
+        self._export_told = False
 
     def generate(self, pixelcnn, cond: torch.Tensor, **kwargs) -> torch.Tensor:
         """The PixelCNN stays with the fastest cached generator present (C++ on the CPU)."""
@@ -210,7 +213,16 @@ class OnnxRuntimeBackend(ReferenceBackend):
                     return path
                 except (EngineError, EngineMismatchError):
                     pass   # a stale or damaged cache entry: export it again
+            self._tell_export()
             return export_onnx(self._model, stage, path, weights_sha256=self.weights_sha256)
+
+    def _tell_export(self) -> None:
+        """One line on stderr before the first export of this backend (not per stage)."""
+        if self.progress and not self._export_told:
+            self._export_told = True
+            print(f"fastcolor: exporting the ONNX graphs of these weights into "
+                  f"{self.cache_dir} (first use: about {EXPORT_SECONDS * len(self.stages)} "
+                  f"s; later runs reuse them)...", file=sys.stderr, flush=True)
 
     def session(self, stage: str) -> OrtStage:
         """The session of ``stage``, made (and its file exported) once, whatever the
