@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,8 +93,10 @@ class ColorizeResult:
     (``fastcolor.panels.Box``) the page was colored by, in reading order; extras: ``sample_index`` and
     ``outline``, how the outline was made (``inverted`` True for white-on-black art that
     was inverted, ``stretched`` for a scan or pencil put on clean paper, ``source``),
-    ``tiles`` (the boxes the model colored) and ``tile_lowres`` (their low-res samples;
-    ``lowres`` is the first)."""
+    ``tiles`` (the boxes the model colored), ``tile_lowres`` (their low-res samples;
+    ``lowres`` is the first) and ``timings`` (seconds per step for the page: load,
+    outline, panels, condition, generate, detect, polish, flats, compose; the model steps
+    and flats labelling shared by all samples)."""
 
     image: np.ndarray
     lowres: np.ndarray
@@ -144,7 +148,8 @@ class Page:
     far from square is cut into overlapping tiles); regions: int32 ``(H, W)`` flat
     regions (None when not needed); region_ink: bool ``(H, W)``, the ink the regions
     were cut by; strokes: uint8 RGBA ``(H, W, 4)`` page-sized hint strokes, or None;
-    info: how the outline was made (``fastcolor.outline.extract_with_info``)."""
+    info: how the outline was made (``fastcolor.outline.extract_with_info``); timings:
+    seconds per step so far."""
 
     gray: np.ndarray
     panels: list
@@ -153,6 +158,7 @@ class Page:
     region_ink: np.ndarray | None = None
     strokes: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
 
 
 def parse_color(color) -> tuple[int, int, int]:
@@ -183,6 +189,16 @@ def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
     shrink = width * height < arr.shape[0] * arr.shape[1]
     return cv2.resize(arr, (width, height),
                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+@contextlib.contextmanager
+def _timed(timings: dict, step: str):
+    """Add the wall time of the ``with`` block to ``timings[step]`` (seconds)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = timings.get(step, 0.0) + time.perf_counter() - start
 
 
 def letterbox(image: np.ndarray, size: int, nearest: bool = False, fill=0):
@@ -275,7 +291,7 @@ class Pipeline:
         return self.weights_sha256
 
     # ---- inputs ---------------------------------------------------------------------
-    def _load_outline(self, item, extract_outline) -> tuple[np.ndarray, dict]:
+    def _load_outline(self, item, extract_outline, timings=None) -> tuple[np.ndarray, dict]:
         """Anything the pipeline takes -> (the line art's 8-bit gray, uint8 ``(H, W)``,
         0 = ink; what was done to get it: ``fastcolor.outline.extract_with_info``'s info, e.g.
         ``inverted`` for white-on-black art, ``stretched`` for a scan or pencil).
@@ -323,7 +339,11 @@ class Pipeline:
                 isinstance(extract_outline, str) and extract_outline == "auto")):
             raise InvalidInputError(f"extract_outline must be 'auto', True or False, got {extract_outline!r}")
         line_art = "auto" if isinstance(extract_outline, str) else not bool(extract_outline)
-        return outline_mod.extract_with_info(load_image(item), line_art=line_art)
+        timings = {} if timings is None else timings
+        with _timed(timings, "load"):
+            arr = load_image(item)
+        with _timed(timings, "outline"):
+            return outline_mod.extract_with_info(arr, line_art=line_art)
 
     def _lowres_hints(self, page: Page, hints, count: int):
         """Per tile: ``Hints`` as given, or the low-res grid of the regions the page's
@@ -465,30 +485,39 @@ class Pipeline:
                        detect_background, temperature, threshold, flats, **_):
         """Steps 2-7 for one prepared page -> ``samples`` results. The model runs on every
         tile of every panel (``samples x tiles`` inputs, in chunks of ``MODEL_BATCH``)."""
-        T = len(page.tiles)
+        T, clock = len(page.tiles), page.timings
         outline = self._condition_input(page, samples)                  # (samples * T, 1, S, S)
-        cond = self._batched(self._condition, outline)                               # 2
-        lowres = self._generate(cond, seed, page, hints, temperature, samples)       # 3
-        colors, prob, mask, bg = self._detect(outline, lowres, page, bg_rgb,         # 4
-                                              detect_background, threshold, samples)
-        polished = self._batched(self._polish, outline, colors, mask)                # 5
+        with _timed(clock, "condition"):
+            cond = self._batched(self._condition, outline)                           # 2
+        with _timed(clock, "generate"):
+            lowres = self._generate(cond, seed, page, hints, temperature, samples)   # 3
+        with _timed(clock, "detect"):
+            colors, prob, mask, bg = self._detect(outline, lowres, page, bg_rgb,     # 4
+                                                  detect_background, threshold, samples)
+        with _timed(clock, "polish"):
+            polished = self._batched(self._polish, outline, colors, mask)            # 5
         out = []
         for n in range(samples):
             part = slice(n * T, (n + 1) * T)
-            fields = self._panel_fields(page, polished[part], prob[part, 0])
+            with _timed(clock, "compose"):
+                fields = self._panel_fields(page, polished[part], prob[part, 0])
             bg_color = self._background_color(bg, mask[part], page, n)
             if flats:
-                palette, is_bg = self._flats(page, fields, bg_color,                # 6
-                                             detect_background, threshold)
-                result = self._compose_flats(page, palette, is_bg, bg_color)         # 7
+                with _timed(clock, "flats"):
+                    palette, is_bg = self._flats(page, fields, bg_color,            # 6
+                                                 detect_background, threshold)
+                with _timed(clock, "compose"):
+                    result = self._compose_flats(page, palette, is_bg, bg_color)     # 7
             else:
-                result = self._compose_soft(page, fields, bg_color,                 # 7
-                                            detect_background, threshold)
+                with _timed(clock, "compose"):
+                    result = self._compose_soft(page, fields, bg_color,             # 7
+                                                detect_background, threshold)
             result.lowres, result.seed = self._lowres_u8(lowres[n * T]), seed
             result.panels = list(page.panels)
             result.extras = {"sample_index": n, "outline": dict(page.info),
                              "tiles": [t.box for t in page.tiles],
-                             "tile_lowres": [self._lowres_u8(x) for x in lowres[part]]}
+                             "tile_lowres": [self._lowres_u8(x) for x in lowres[part]],
+                             "timings": clock}
             out.append(result)
         return out
 
@@ -506,9 +535,11 @@ class Pipeline:
                  **_) -> Page:
         """Load the page, find its panels and cut them into tiles letterboxed into the
         model's square and, when flats or hint strokes need them, find its regions."""
-        gray, info = self._load_outline(item, extract_outline)
+        timings = {}
+        gray, info = self._load_outline(item, extract_outline, timings)
         H, W = gray.shape
-        boxes = find_panels(gray) if panels else []
+        with _timed(timings, "panels"):
+            boxes = find_panels(gray) if panels else []
         if len(boxes) <= 1:                   # one panel: the whole page, margins included
             boxes = [Box(0, 0, H, W)]
         tiles = []
@@ -517,12 +548,14 @@ class Pipeline:
                 small, inner = letterbox(gray[tb.slice], self.config.image_size, fill=255)
                 square = (255 - small.astype(np.float32)) / np.float32(255)     # 1 = ink
                 tiles.append(Tile(k, tb, np.clip(square, 0, 1), inner))
-        page = Page(gray=gray, panels=boxes, tiles=tiles, info=info)
+        page = Page(gray=gray, panels=boxes, tiles=tiles, info=info, timings=timings)
         page.strokes = self._page_strokes(hints, gray.shape)
         if flats or page.strokes is not None:
-            threshold = ink_threshold(gray)
-            page.region_ink = find_ink(gray, threshold)
-            page.regions = find_regions(gray, gap=gap, min_area=min_area, threshold=threshold)
+            with _timed(timings, "flats"):
+                threshold = ink_threshold(gray)
+                page.region_ink = find_ink(gray, threshold)
+                page.regions = find_regions(gray, gap=gap, min_area=min_area,
+                                            threshold=threshold)
         return page
 
     def _condition_input(self, page: Page, samples: int) -> torch.Tensor:

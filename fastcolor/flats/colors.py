@@ -17,7 +17,7 @@ from ..errors import InvalidInputError
 __all__ = ["MAX_SAMPLES", "grouped_median", "region_samples", "region_colors", "region_is_background",
            "hint_region_colors", "paint_regions", "compose"]
 
-MAX_SAMPLES = 1 << 18
+MAX_SAMPLES = 1 << 16
 _ROWS = 512
 
 
