@@ -230,9 +230,13 @@ def cmd_colorize(args) -> int:
             else:
                 try:
                     with _say_if_slow(None if bar else f"coloring {src}..."):
-                        _colorize_page(pipe, args, src, dsts, keep, seed=args.seed + i,
-                                       hints=hints, say=say, layer_dirs=layer_dirs)
+                        panels = _colorize_page(pipe, args, src, dsts, keep,
+                                                seed=args.seed + i, hints=hints, say=say,
+                                                layer_dirs=layer_dirs)
                     written += 1
+                    if bar is not None:
+                        bar.set_postfix_str(f"{src.name}: {panels} panel"
+                                            f"{'s' if panels != 1 else ''}")
                 except FastcolorError as e:
                     if total == 1:
                         raise
@@ -289,23 +293,25 @@ def _tell(bar, line: str) -> None:
 
 
 def _colorize_page(pipe, args, src: Path, dsts: list[Path], keep: set, *, seed: int,
-                   hints, say, layer_dirs: list[Path | None]) -> None:
+                   hints, say, layer_dirs: list[Path | None]) -> int:
     """Color one input and save its samples (those not in ``keep``), and their layer
-    PNGs into ``layer_dirs`` (``--layers``) unless all of them are kept."""
+    PNGs into ``layer_dirs`` (``--layers``) unless all of them are kept; returns how many
+    panels the page was colored by."""
     from .layers import write_layer_pngs
     image = str(src) if args.size is None else _fit_size(src, args.size)
     result = pipe(image, seed=seed, samples=args.samples, hints=hints,
                   background=args.background, temperature=args.temperature,
                   detect_background=not args.no_detect_background, flats=not args.no_flats,
-                  gap=args.gap, min_area=args.min_area)
-    for res, dst, layer_dir in zip(result if args.samples > 1 else [result], dsts,
-                                   layer_dirs):
+                  gap=args.gap, min_area=args.min_area, panels=not args.no_panels)
+    results = result if args.samples > 1 else [result]
+    for res, dst, layer_dir in zip(results, dsts, layer_dirs):
         if dst not in keep:
             res.save(dst)
             say(f"wrote {dst}")
         if layer_dir is not None and not all(f in keep for f in _layer_files(layer_dir)):
             write_layer_pngs(layer_dir, res)
             say(f"wrote {layer_dir}{os.sep}")
+    return len(results[0].panels)
 
 
 def _fit_size(path, max_side: int):
@@ -572,6 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-flats", action="store_true",
                    help="keep the polished colors as they are (soft) instead of one flat "
                         "color per closed region of the line art")
+    c.add_argument("--no-panels", action="store_true",
+                   help="color the page as one panel (default: panel by panel, found by "
+                        "their paper gutters; tall panels in overlapping tiles)")
     c.add_argument("--gap", type=int, default=None, metavar="PX",
                    help="close line gaps up to PX pixels where a stroke ends (default: 4, "
                         "more on pages over 1200 px: about 1/300 of the longer side)")

@@ -107,3 +107,51 @@ def test_same_seed_same_page(pipe):
     img, _ = strip(2)
     np.testing.assert_array_equal(pipe(img, seed=3).image, pipe(img, seed=3).image)
     assert not np.array_equal(pipe(img, seed=3).image, pipe(img, seed=4).image)
+
+
+def test_chapter_interrupted_then_resumed_equals_one_run(tmp_path, capsys, monkeypatch):
+    """A folder of pages: Ctrl-C after the second page, then --skip-existing: the same
+    files, byte for byte, as one uninterrupted run."""
+    from PIL import Image
+
+    from fastcolor.cli import main
+    weights = tmp_path / "w.safetensors"
+    Pipeline.random(FastcolorConfig.tiny(), seed=0).save_pretrained(weights)
+    chapter = tmp_path / "chapter"
+    chapter.mkdir()
+    for i in range(4):
+        img, _ = strip(1 + i % 2, size=60, gutter=20)
+        cv2.imwrite(str(chapter / f"p{i}.png"), img)
+    once, resumed = tmp_path / "once", tmp_path / "resumed"
+    assert main(["colorize", str(chapter), "-o", str(once), "--weights", str(weights)]) == 0
+    real_save, calls = Image.Image.save, []
+
+    def save_then_interrupt(self, fp, *args, **kwargs):
+        calls.append(fp)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save_then_interrupt)
+    assert main(["colorize", str(chapter), "-o", str(resumed), "--weights", str(weights)]) == 130
+    monkeypatch.setattr(Image.Image, "save", real_save)
+    assert sorted(p.name for p in resumed.iterdir()) == ["p0.png", "p1.png"]
+    assert main(["colorize", str(chapter), "-o", str(resumed), "--weights", str(weights),
+                 "--skip-existing"]) == 0
+    assert "2 skipped" in capsys.readouterr().out
+    for i in range(4):
+        assert (once / f"p{i}.png").read_bytes() == (resumed / f"p{i}.png").read_bytes()
+
+
+def test_cli_no_panels(tmp_path):
+    from fastcolor.cli import main
+    weights = tmp_path / "w.safetensors"
+    p = Pipeline.random(FastcolorConfig.tiny(), seed=0)
+    p.save_pretrained(weights)
+    img, _ = strip(3, size=60, gutter=20)
+    cv2.imwrite(str(tmp_path / "s.png"), img)
+    assert main(["colorize", str(tmp_path / "s.png"), "-o", str(tmp_path / "a.png"),
+                 "--weights", str(weights), "--no-panels"]) == 0
+    expect = Pipeline.from_pretrained(weights)(str(tmp_path / "s.png"), seed=0, panels=False)
+    got = cv2.imread(str(tmp_path / "a.png"))[..., ::-1]
+    np.testing.assert_array_equal(got, expect.image)
