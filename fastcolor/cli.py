@@ -202,6 +202,13 @@ def cmd_colorize(args) -> int:
     it are skipped), so a rerun with ``--skip-existing`` gives what one run would."""
     inputs = _expand_inputs(args.inputs)
     _check_colorize_options(args, len(inputs))
+    lock = None
+    if args.palette is not None:                 # checked before any compute
+        from .palette import parse_palette
+        if args.no_flats:
+            raise InvalidInputError("--palette snaps region colors: it needs flats "
+                                    "(drop --no-flats)")
+        lock = parse_palette(args.palette)
     outputs = _output_paths(inputs, args.output, args.samples, args.format)
     folders = _layer_folders(inputs, args.layers, args.samples)
     _check_layered(args, outputs)
@@ -219,6 +226,9 @@ def cmd_colorize(args) -> int:
     bar = None
     try:
         pipe = _pipeline(args)
+        if lock is not None:
+            import functools
+            pipe = functools.partial(pipe, palette=lock)
         hints = _hint_strokes(args.hints) if args.hints else None
         if total > 1:
             from tqdm import tqdm
@@ -591,6 +601,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest side of the output in pixels: bigger inputs are shrunk "
                         "first (default: the input's size; the model always works at its "
                         "own image size)")
+    c.add_argument("--palette", default=None, metavar="COLORS_OR_IMAGE",
+                   help="lock colors to a palette: an image (its flat colors, each on at "
+                        "least 0.5%% of it) or colors '#rrggbb,#rrggbb' / 'R,G,B;R,G,B'; "
+                        "every region color snaps to the nearest one (CIEDE2000); hint "
+                        "and background colors stay")
     c.set_defaults(func=cmd_colorize)
 
     d = sub.add_parser("data", help="training data (OpenMoji, CC BY-SA 4.0)")

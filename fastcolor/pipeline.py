@@ -408,7 +408,8 @@ class Pipeline:
     def __call__(self, images, *, seed: int | None = None, samples: int = 1, hints=None,
                  background=None, detect_background: bool = True, temperature: float = 1.0,
                  threshold: float = 0.5, extract_outline="auto", flats: bool = True,
-                 gap: int | None = None, min_area: int | None = None, panels: bool = True):
+                 gap: int | None = None, min_area: int | None = None, panels: bool = True,
+                 palette=None):
         """Color one page or a list of pages.
 
         images: a path, PIL image, numpy array (gray/RGB/RGBA, uint8/uint16/float in
@@ -430,6 +431,9 @@ class Pipeline:
         panel far from square in overlapping tiles), each letterboxed into the model's
         square; gutters and margins stay white paper. Panel ``k`` draws its noise from
         ``seed + k``. False: the whole page is one panel.
+        palette: a list of colors or an image whose flat colors form the palette
+        (``fastcolor.palette``): every region color the model chose snaps to the nearest
+        palette color (CIEDE2000); hint-stroke and background colors stay. Needs flats.
 
         Returns a ``ColorizeResult`` (one image, samples=1), a list of ``samples`` results
         (one image), or a list of those (a list of images)."""
@@ -470,7 +474,13 @@ class Pipeline:
         bg_rgb = None if background is None else parse_color(background)
         if isinstance(hints, Hints):
             hints.validate(self.config.lowres_size)
-        options = dict(samples=samples, hints=hints, bg_rgb=bg_rgb,
+        lock = None
+        if palette is not None:
+            from .palette import parse_palette
+            if not flats:
+                raise InvalidInputError("palette= snaps region colors: it needs flats=True")
+            lock = parse_palette(palette)
+        options = dict(lock=lock, samples=samples, hints=hints, bg_rgb=bg_rgb,
                        detect_background=detect_background, temperature=temperature,
                        threshold=threshold, flats=bool(flats), gap=gap, min_area=min_area,
                        panels=bool(panels))
@@ -482,7 +492,7 @@ class Pipeline:
         return results[0] if single else results
 
     def _colorize_page(self, page: Page, seed: int, *, samples, hints, bg_rgb,
-                       detect_background, temperature, threshold, flats, **_):
+                       detect_background, temperature, threshold, flats, lock=None, **_):
         """Steps 2-7 for one prepared page -> ``samples`` results. The model runs on every
         tile of every panel (``samples x tiles`` inputs, in chunks of ``MODEL_BATCH``)."""
         T, clock = len(page.tiles), page.timings
@@ -505,7 +515,7 @@ class Pipeline:
             if flats:
                 with _timed(clock, "flats"):
                     palette, is_bg = self._flats(page, fields, bg_color,            # 6
-                                                 detect_background, threshold)
+                                                 detect_background, threshold, lock)
                 with _timed(clock, "compose"):
                     result = self._compose_flats(page, palette, is_bg, bg_color)     # 7
             else:
@@ -678,7 +688,7 @@ class Pipeline:
         return fields
 
     # ---- 6. flats -----------------------------------------------------------------------
-    def _flats(self, page: Page, fields, bg_color, detect_background, threshold):
+    def _flats(self, page: Page, fields, bg_color, detect_background, threshold, lock=None):
         """One color per region -> (palette uint8 ``(n, 3)``, background regions bool
         ``(n,)``): the robust color of its polished pixels; background regions the one
         background color; regions hint strokes touch exactly the stroke's color; regions
@@ -698,6 +708,10 @@ class Pipeline:
             is_bg[ids] = region_is_background(remap[regions[keep]], bgprob[keep], len(ids),
                                               threshold)
             palette[is_bg] = bg_color
+        if lock is not None:                  # palette lock: the model's colors only
+            from .palette import snap_to_palette
+            snap = colored & ~is_bg
+            palette[snap] = snap_to_palette(palette[snap], lock)
         if page.strokes is not None:
             hinted, hint_colors = hint_region_colors(page.regions, page.strokes)
             palette[hinted] = hint_colors
