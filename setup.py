@@ -112,6 +112,7 @@ setup(
     install_requires=[
         "torch>=2.1",
         "numpy>=1.24",
+        "scipy>=1.10",          # fastcolor.series: linear_sum_assignment
         "pillow>=10",
         "opencv-python-headless>=4.8",
         "safetensors>=0.4",

@@ -1,0 +1,174 @@
+"""Tests of region correspondence (``fastcolor.series``) on synthetic drawings whose
+correspondence is known exactly: a figure (head, eyes, mouth, hat, body halves) drawn
+under a similarity transform, with other drawings added."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from fastcolor.errors import FastcolorError
+from fastcolor.flats import find_regions
+from fastcolor.series import describe, match_regions, region_medians, series_hints
+
+# the figure in its own coordinates (about 100 x 150 around the origin); seeds: one
+# point inside each of its regions
+SEEDS = {"head": (0, -12), "left_eye": (-15, -18), "right_eye": (15, -18),
+         "mouth": (0, 8), "hat": (0, -50), "body_left": (-20, 50), "body_right": (20, 50)}
+
+
+def _poly(points, M):
+    p = np.asarray(points, np.float64)
+    return (p @ M[:, :2].T + M[:, 2]).astype(np.float32)
+
+
+def _circle(cx, cy, r, k=48):
+    t = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], 1)
+
+
+def _ellipse(cx, cy, rx, ry, k=48):
+    t = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], 1)
+
+
+def figure_shapes():
+    return [(_circle(0, 0, 34), True), (_circle(-15, -18, 9), True),
+            (_circle(15, -18, 11), True), (_ellipse(0, 12, 15, 7), True),
+            ([(-30, -36), (30, -36), (18, -62), (-18, -62)], True),      # hat on the head
+            ([(-40, 30), (40, 30), (40, 75), (-40, 75)], True),          # body
+            ([(0, 30), (0, 75)], False)]                                  # splits the body
+
+
+def draw(canvas, M, shapes=None, thickness=2):
+    for pts, closed in (shapes or figure_shapes()):
+        q = np.rint(_poly(pts, M) * 4).astype(np.int32)                  # 2 fraction bits
+        cv2.polylines(canvas, [q], closed, 0, thickness, cv2.LINE_AA, shift=2)
+    # the body hangs under the head: a neck joins them
+    q = np.rint(_poly([(0, 34), (0, 30)], M) * 4).astype(np.int32)
+    cv2.polylines(canvas, [q], False, 0, thickness, cv2.LINE_AA, shift=2)
+    return canvas
+
+
+def similarity(scale, angle_deg, tx, ty):
+    a = np.radians(angle_deg)
+    return np.array([[scale * np.cos(a), -scale * np.sin(a), tx],
+                     [scale * np.sin(a), scale * np.cos(a), ty]])
+
+
+def other_drawing(canvas, cx, cy, r):
+    """Another drawing: a star in a square."""
+    cv2.rectangle(canvas, (cx - r, cy - r), (cx + r, cy + r), 0, 2)
+    t = np.linspace(0, 2 * np.pi, 10, endpoint=False)
+    rad = np.where(np.arange(10) % 2 == 0, r * 0.8, r * 0.35)
+    pts = np.stack([cx + rad * np.sin(t), cy - rad * np.cos(t)], 1).astype(np.int32)
+    cv2.polylines(canvas, [pts], True, 0, 2)
+
+
+def page(M, size=(300, 300), others=()):
+    canvas = np.full(size, 255, np.uint8)
+    draw(canvas, M)
+    for o in others:
+        other_drawing(canvas, *o)
+    return canvas
+
+
+def seed_labels(labels, M):
+    out = {}
+    for name, p in SEEDS.items():
+        x, y = _poly([p], M)[0]
+        out[name] = int(labels[int(round(y)), int(round(x))])
+    return out
+
+
+REF_M = similarity(1.0, 0, 150, 140)
+
+
+@pytest.fixture(scope="module")
+def ref():
+    labels = find_regions(page(REF_M))
+    seeds = seed_labels(labels, REF_M)
+    assert len(set(seeds.values())) == len(SEEDS)           # the figure has its 7 regions
+    return labels, seeds
+
+
+CASES = [("translate", similarity(1.0, 0, 110, 160), ()),
+         ("scale 0.5", similarity(0.5, 0, 200, 120), ()),
+         ("scale 1.5", similarity(1.5, 0, 150, 150), ()),
+         ("rotate +20", similarity(1.0, 20, 150, 150), ()),
+         ("rotate -20 scale 0.7", similarity(0.7, -20, 120, 170), ()),
+         ("scale 1.3 rotate 12 + others", similarity(1.3, 12, 120, 150),
+          [(255, 50, 30), (260, 240, 28)]),
+         ("scale 0.6 + others", similarity(0.6, 0, 80, 90), [(220, 200, 50), (60, 240, 30)])]
+
+
+@pytest.mark.parametrize("name, M, others", CASES, ids=[c[0] for c in CASES])
+def test_known_correspondence(ref, name, M, others):
+    ref_labels, ref_seeds = ref
+    labels = find_regions(page(M, others=others))
+    match = match_regions(ref_labels, labels)
+    seeds = seed_labels(labels, M)
+    for region, want in ref_seeds.items():
+        assert match[seeds[region]] == want, (name, region)
+    # the other drawings have no counterpart (inside the star, inside the square)
+    for cx, cy, r in others:
+        for x, y in ((cx, cy), (cx - r + 4, cy - r + 4)):
+            assert match[labels[y, x]] == -1, (name, x, y)
+
+
+def test_background_and_unrelated_page_unmatched(ref):
+    ref_labels, _ = ref
+    canvas = np.full((300, 300), 255, np.uint8)
+    other_drawing(canvas, 150, 150, 60)
+    match = match_regions(ref_labels, find_regions(canvas))
+    d = describe(find_regions(canvas))
+    assert (match[d.border] == -1).all()
+    assert (match == -1).all()
+
+
+def test_occluded_figure_keeps_visible_regions(ref):
+    ref_labels, ref_seeds = ref
+    M = similarity(1.1, 8, 150, 150)
+    canvas = page(M)
+    cv2.rectangle(canvas, (175, 175), (290, 290), 255, -1)                # an occluder
+    cv2.rectangle(canvas, (175, 175), (290, 290), 0, 2)
+    labels = find_regions(canvas)
+    match = match_regions(ref_labels, labels)
+    seeds = seed_labels(labels, M)
+    for region in ("head", "left_eye", "right_eye", "mouth", "hat", "body_left"):
+        assert match[seeds[region]] == ref_seeds[region], region
+
+
+def test_series_hints_one_pixel_per_matched_region(ref):
+    ref_labels, ref_seeds = ref
+    colors = np.random.default_rng(0).integers(0, 256, (int(ref_labels.max()) + 1, 3),
+                                               dtype=np.uint8)
+    labels = find_regions(page(similarity(0.8, 10, 140, 150)))
+    match = match_regions(ref_labels, labels)
+    strokes = series_hints(labels, match, colors)
+    on = strokes[..., 3] == 255
+    assert on.sum() == (match >= 0).sum()
+    hit = labels[on]
+    np.testing.assert_array_equal(strokes[on][:, :3], colors[match[hit]])
+
+
+def test_region_medians_exact_on_flat_colors():
+    labels = np.zeros((20, 20), np.int32)
+    labels[:, 10:] = 1
+    rgb = np.zeros((20, 20, 3), np.uint8)
+    rgb[:, :10] = (10, 200, 30)
+    rgb[:, 10:] = (250, 5, 90)
+    ink = np.zeros((20, 20), bool)
+    ink[:, 9:11] = True
+    rgb[ink] = 0
+    np.testing.assert_array_equal(region_medians(labels, rgb, ink), [(10, 200, 30), (250, 5, 90)])
+
+
+@pytest.mark.parametrize("bad", [np.zeros((0, 4), np.int32), np.zeros((4, 4), np.float32),
+                                 np.full((4, 4), -1, np.int32), np.zeros(4, np.int32)])
+def test_bad_labels_raise(bad):
+    with pytest.raises(FastcolorError):
+        match_regions(bad, np.zeros((4, 4), np.int32))
+    with pytest.raises(FastcolorError):
+        match_regions(np.zeros((4, 4), np.int32), np.zeros((4, 4), np.int32), max_cost=0)
