@@ -210,6 +210,8 @@ def cmd_colorize(args) -> int:
                                     "(drop --no-flats)")
         lock = parse_palette(args.palette)
     outputs = _output_paths(inputs, args.output, args.samples, args.format)
+    if args.series or args.reference:
+        return _colorize_series(args, inputs, outputs, lock)
     folders = _layer_folders(inputs, args.layers, args.samples)
     _check_layered(args, outputs)
     files = [_page_files(dsts, fs) for dsts, fs in zip(outputs, folders)]
@@ -322,6 +324,42 @@ def _colorize_page(pipe, args, src: Path, dsts: list[Path], keep: set, *, seed: 
             write_layer_pngs(layer_dir, res)
             say(f"wrote {layer_dir}{os.sep}")
     return len(results[0].panels)
+
+
+def _colorize_series(args, inputs: list[Path], outputs: list[list[Path]], lock) -> int:
+    """``colorize --series [--reference COLORED.png]``: the pages in order, regions
+    that match the reference (or the first page) in its colors
+    (``Pipeline.colorize_series``); one run, so a failing page stops it."""
+    if args.samples != 1 or args.hints or args.no_flats or args.layers:
+        raise InvalidInputError("--series colors one sample per page with flats: drop "
+                                "--samples, --hints, --no-flats and --layers")
+    if args.reference and not Path(args.reference).is_file():
+        raise InvalidInputError(f"--reference {args.reference!r} is not a file")
+    dsts = [d[0] for d in outputs]
+    _check_outputs(inputs, [[d] for d in dsts])
+    existing = [d for d in dsts if d.exists()]
+    if existing and not (args.overwrite or args.skip_existing):
+        raise InvalidInputError(f"output {str(existing[0])!r} already exists; pass "
+                                "--overwrite or --skip-existing")
+    pipe = _pipeline(args)
+    options = dict(background=args.background, temperature=args.temperature,
+                   detect_background=not args.no_detect_background, gap=args.gap,
+                   min_area=args.min_area, panels=not args.no_panels)
+    if lock is not None:
+        options["palette"] = lock
+    images = [str(src) if args.size is None else _fit_size(src, args.size) for src in inputs]
+    with _say_if_slow(f"coloring {len(images)} pages as a series..."):
+        results = pipe.colorize_series(images, reference=args.reference, seed=args.seed,
+                                       **options)
+    written = 0
+    for res, dst in zip(results, dsts):
+        if args.skip_existing and dst.exists():
+            continue
+        res.save(dst)
+        written += 1
+        print(f"wrote {dst}")
+    print(f"colored {len(results)} pages as a series; wrote {written}")
+    return 0
 
 
 def _fit_size(path, max_side: int):
@@ -606,6 +644,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "least 0.5%% of it) or colors '#rrggbb,#rrggbb' / 'R,G,B;R,G,B'; "
                         "every region color snaps to the nearest one (CIEDE2000); hint "
                         "and background colors stay")
+    c.add_argument("--series", action="store_true",
+                   help="keep colors across the pages: regions that match the reference "
+                        "(--reference, or the first page) take its colors exactly")
+    c.add_argument("--reference", default=None, metavar="COLORED.png",
+                   help="with --series: a colored page whose region colors the pages keep")
     c.set_defaults(func=cmd_colorize)
 
     d = sub.add_parser("data", help="training data (OpenMoji, CC BY-SA 4.0)")

@@ -753,6 +753,60 @@ class Pipeline:
     def _lowres_u8(lowres) -> np.ndarray:
         return to_uint8_rgb(lowres)
 
+    # ---- series -------------------------------------------------------------------
+    @torch.no_grad()
+    def colorize_series(self, pages, *, reference=None, seed: int | None = None, **options):
+        """Color a series of pages so the same drawing keeps its colors.
+
+        pages: a list of pages (anything ``__call__`` takes). reference: a colored page
+        (path, PIL, numpy RGB): its regions (``fastcolor.outline.extract`` +
+        ``find_regions``) and their median colors; None: the first page, colored as
+        ``__call__`` colors it. Regions of every other page matched to a reference region
+        (``fastcolor.series.match_regions``) take its color exactly (one hint-stroke
+        pixel in each); the others are colored by the model, conditioned on those.
+        Page ``i`` draws from ``seed + i``; ``options`` as for ``__call__`` (not
+        ``hints``, ``samples`` or ``flats=False``). Returns a list of ``ColorizeResult``;
+        ``extras["series"]`` holds the match (reference region per region, -1 none) and
+        ``extras["timings"]["series"]`` the seconds the matching took."""
+        from .series import describe, match_regions, reference_colors, series_hints
+        if not isinstance(pages, (list, tuple)) or not pages:
+            raise InvalidInputError("colorize_series takes a non-empty list of pages")
+        for bad in ("hints", "samples"):
+            if bad in options:
+                raise InvalidInputError(f"colorize_series sets {bad}= itself; leave it out")
+        if options.get("flats", True) is not True:
+            raise InvalidInputError("colorize_series carries region colors: it needs flats")
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0 \
+                or seed + len(pages) - 1 > _MAX_SEED:
+            raise InvalidInputError(f"seed must be an integer in 0..{_MAX_SEED - len(pages) + 1}"
+                                    f", got {seed!r}")
+        extract = options.pop("extract_outline", "auto")
+        gap, min_area = options.get("gap"), options.get("min_area")
+        ref = None
+        if reference is not None:
+            labels, colors = reference_colors(reference, gap=gap, min_area=min_area)
+            ref = (describe(labels), colors)
+        results = []
+        for i, item in enumerate(pages):
+            timings = {}
+            gray, info = self._load_outline(item, extract, timings)
+            strokes, match, t0 = None, None, time.perf_counter()
+            if ref is not None:
+                labels = find_regions(gray, gap=gap, min_area=min_area)
+                match = match_regions(ref[0], labels)
+                strokes = series_hints(labels, match, ref[1])
+            spent = time.perf_counter() - t0
+            result = self(gray, seed=seed + i, hints=strokes, extract_outline=False, **options)
+            result.extras["outline"] = info
+            result.extras["timings"] = {**result.extras["timings"], **timings, "series": spent}
+            result.extras["series"] = match
+            if ref is None:
+                ref = (describe(result.regions), result.region_colors)
+            results.append(result)
+        return results
+
     def __repr__(self) -> str:
         return (f"Pipeline(backend={self.backend.name!r}, device={str(self.device)!r}, "
                 f"dtype={self.dtype}, image_size={self.config.image_size}, "

@@ -172,3 +172,87 @@ def test_bad_labels_raise(bad):
         match_regions(bad, np.zeros((4, 4), np.int32))
     with pytest.raises(FastcolorError):
         match_regions(np.zeros((4, 4), np.int32), np.zeros((4, 4), np.int32), max_cost=0)
+
+
+# ---------------------------------------------------------------------------
+# Pipeline.colorize_series and colorize --series (tiny untrained model)
+# ---------------------------------------------------------------------------
+
+def _colored(labels, gray, seed=0):
+    """A colored page: every region a random light flat color (fills darker than 0.35
+    gray read as ink in outline extraction), the line art over it."""
+    from fastcolor.flats import compose
+    colors = np.random.default_rng(seed).integers(120, 250, (int(labels.max()) + 1, 3),
+                                                  dtype=np.uint8)
+    colors[0] = (240, 236, 228)                       # the paper around the figure
+    return compose(colors[labels], gray), colors
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from fastcolor import FastcolorConfig, Pipeline
+    return Pipeline.random(FastcolorConfig.tiny(), seed=0)
+
+
+SERIES = [similarity(0.8, 10, 140, 150), similarity(1.2, -15, 160, 140)]
+
+
+def test_colorize_series_with_reference(tiny):
+    ref_gray = page(REF_M)
+    ref_labels = find_regions(ref_gray)
+    colored, colors = _colored(ref_labels, ref_gray)
+    ref_seeds = seed_labels(ref_labels, REF_M)
+    pages = [page(M, others=[(255, 50, 30)]) for M in SERIES]
+    results = tiny.colorize_series(pages, reference=colored, seed=1)
+    assert len(results) == 2
+    for r, M in zip(results, SERIES):
+        seeds = seed_labels(r.regions, M)
+        for name, ref_region in ref_seeds.items():
+            assert tuple(r.region_colors[seeds[name]]) == tuple(colors[ref_region]), name
+        assert r.extras["timings"]["series"] < 1.0
+
+
+def test_colorize_series_first_page_is_reference(tiny):
+    pages = [page(REF_M)] + [page(M) for M in SERIES]
+    results = tiny.colorize_series(pages, seed=5)
+    first = results[0]
+    np.testing.assert_array_equal(first.image, tiny(pages[0], seed=5).image)
+    want = {k: tuple(first.region_colors[v]) for k, v in seed_labels(first.regions, REF_M).items()}
+    for r, M in zip(results[1:], SERIES):
+        got = {k: tuple(r.region_colors[v]) for k, v in seed_labels(r.regions, M).items()}
+        assert got == want
+
+
+@pytest.mark.parametrize("pages, kw", [([], {}), ("page.png", {}),
+                                       ([np.zeros((9, 9), np.uint8)], {"hints": None}),
+                                       ([np.zeros((9, 9), np.uint8)], {"samples": 2}),
+                                       ([np.zeros((9, 9), np.uint8)], {"flats": False}),
+                                       ([np.zeros((9, 9), np.uint8)], {"seed": -1})])
+def test_colorize_series_bad_input(tiny, pages, kw):
+    with pytest.raises(FastcolorError):
+        tiny.colorize_series(pages, **kw)
+
+
+def test_cli_series(tiny, tmp_path, capsys):
+    from PIL import Image
+    from fastcolor.cli import main
+    weights = tmp_path / "tiny.safetensors"
+    tiny.save_pretrained(weights)
+    chapter = tmp_path / "chapter"
+    chapter.mkdir()
+    for k, M in enumerate(SERIES):
+        Image.fromarray(page(M)).save(chapter / f"p{k}.png")
+    ref_gray = page(REF_M)
+    colored, colors = _colored(find_regions(ref_gray), ref_gray)
+    Image.fromarray(colored).save(tmp_path / "sheet.png")
+    out = tmp_path / "out"
+    code = main(["colorize", str(chapter), "-o", str(out) + "/", "--weights", str(weights),
+                 "--series", "--reference", str(tmp_path / "sheet.png"), "--seed", "1"])
+    assert code == 0, capsys.readouterr().err
+    want = tiny.colorize_series([page(M) for M in SERIES], reference=colored, seed=1)
+    for k, r in enumerate(want):
+        with Image.open(out / f"p{k}.png") as im:
+            np.testing.assert_array_equal(np.array(im), r.image)
+    code = main(["colorize", str(chapter), "-o", str(tmp_path / "o2") + "/", "--weights",
+                 str(weights), "--series", "--samples", "2"])
+    assert code == 2 and "--series" in capsys.readouterr().err
