@@ -9,7 +9,9 @@
 ``auto``        the fastest one present for the device (``AUTO_PREFERENCE``)
 =============== ==================================================================
 
-A backend is an object with the four stage calls of ``ReferenceBackend``; each backend
+A backend is an object with the four stage calls of ``ReferenceBackend`` and the
+``kernel_mode`` (``fastcolor.ops.kernel_mode``) its stages run in: ``reference`` for the
+reference backend (pure PyTorch, on CUDA too), ``auto`` for the others; each backend
 module registers a factory and an availability check in ``_REGISTRY``. A backend that
 cannot run raises ``BackendUnavailableError`` naming what is missing; it never falls
 back silently.
@@ -40,6 +42,10 @@ class ReferenceBackend:
     Other backends subclass it and replace the stages they accelerate."""
 
     name = "reference"
+    # the kernel mode (fastcolor.ops.kernel_mode) the pipeline runs the model stages in:
+    # the reference backend is pure PyTorch everywhere, also on CUDA where "auto" would
+    # put MaskedConv2d and the DLMM ops on their Triton kernels; the others take "auto"
+    kernel_mode = "reference"
 
     def __init__(self, device: torch.device, *, progress: bool = True, **options):
         self.device = device
@@ -68,6 +74,7 @@ class CppBackend(ReferenceBackend):
     when its parameters change."""
 
     name = "cpp"
+    kernel_mode = "auto"
 
     def __init__(self, device: torch.device, **options):
         super().__init__(device, **options)

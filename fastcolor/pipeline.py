@@ -33,6 +33,7 @@ from .flats import (compose, find_ink, find_regions, hint_region_colors, ink_thr
 from .flats.colors import region_samples
 from .imageio import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image, save_image
 from .models import FastcolorModel
+from .ops.dispatch import kernel_mode
 from .panels import Box, blend_weights, find_panels, tile_box
 from .weights import DEFAULT_WEIGHTS, load_state_into, load_weights, save_weights
 
@@ -496,16 +497,17 @@ class Pipeline:
         """Steps 2-7 for one prepared page -> ``samples`` results. The model runs on every
         tile of every panel (``samples x tiles`` inputs, in chunks of ``MODEL_BATCH``)."""
         T, clock = len(page.tiles), page.timings
-        outline = self._condition_input(page, samples)                  # (samples * T, 1, S, S)
-        with _timed(clock, "condition"):
-            cond = self._batched(self._condition, outline)                           # 2
-        with _timed(clock, "generate"):
-            lowres = self._generate(cond, seed, page, hints, temperature, samples)   # 3
-        with _timed(clock, "detect"):
-            colors, prob, mask, bg = self._detect(outline, lowres, page, bg_rgb,     # 4
-                                                  detect_background, threshold, samples)
-        with _timed(clock, "polish"):
-            polished = self._batched(self._polish, outline, colors, mask)            # 5
+        with kernel_mode(self.backend.kernel_mode):    # "reference": pure PyTorch everywhere
+            outline = self._condition_input(page, samples)              # (samples * T, 1, S, S)
+            with _timed(clock, "condition"):
+                cond = self._batched(self._condition, outline)                           # 2
+            with _timed(clock, "generate"):
+                lowres = self._generate(cond, seed, page, hints, temperature, samples)   # 3
+            with _timed(clock, "detect"):
+                colors, prob, mask, bg = self._detect(outline, lowres, page, bg_rgb,     # 4
+                                                      detect_background, threshold, samples)
+            with _timed(clock, "polish"):
+                polished = self._batched(self._polish, outline, colors, mask)            # 5
         out = []
         for n in range(samples):
             part = slice(n * T, (n + 1) * T)

@@ -127,6 +127,7 @@ class OnnxRuntimeBackend(ReferenceBackend):
     under a lock: one backend (one ``Pipeline``) may be called from several threads."""
 
     name = "onnxruntime"
+    kernel_mode = "auto"
 
     def __init__(self, device, *, cache_dir=None, onnx_dir=None, providers=None,
                  threads: int | None = None, stages=STAGES, progress: bool = True):

@@ -329,6 +329,7 @@ class TensorRTBackend(ReferenceBackend):
     cached generator present (``backends.fastest_generator``). ``engine_stages`` lists the stages that run on TensorRT."""
 
     name = "tensorrt"
+    kernel_mode = "auto"
 
     def __init__(self, device, *, engine_dir=None):
         device = torch.device(device)

@@ -77,6 +77,7 @@ class TritonBackend(ReferenceBackend):
     polishing stay eager PyTorch (cuDNN) on the CUDA device."""
 
     name = "triton"
+    kernel_mode = "auto"
 
     def generate(self, pixelcnn, cond: torch.Tensor, **kwargs) -> torch.Tensor:
         return generate_cached_triton(pixelcnn, cond, **kwargs)
