@@ -31,7 +31,7 @@ from .errors import InvalidInputError
 from .flats import (compose, find_ink, find_regions, hint_region_colors, ink_threshold,
                     paint_regions, region_colors, region_is_background)
 from .flats.colors import region_samples
-from .imageio import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image, save_image
+from .imageio import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image, save_image, to_uint8
 from .models import FastcolorModel
 from .ops.dispatch import kernel_mode
 from .panels import Box, blend_weights, find_panels, tile_box
@@ -65,7 +65,7 @@ class Hints:
         color = cv2.resize(premul, (size, size), interpolation=cv2.INTER_AREA)
         mask = cover >= 0.25
         colors = np.where(mask[..., None], color / np.maximum(cover, 1e-6)[..., None], 0)
-        return cls(np.clip(np.rint(colors * 255), 0, 255).astype(np.uint8), mask)
+        return cls(to_uint8(colors.astype(np.float32)), mask)
 
     def validate(self, size: int) -> None:
         c, m = np.asarray(self.colors), np.asarray(self.mask)
@@ -91,13 +91,13 @@ class ColorizeResult:
     ``flats=False``); regions: int32 ``(H, W)`` region labels ``0..n-1`` (None with
     ``flats=False`` and no hint strokes); region_colors: uint8 ``(n, 3)``, the color of
     each region (``flats == region_colors[regions]``); panels: the panel boxes
-    (``fastcolor.panels.Box``) the page was colored by, in reading order; extras: ``sample_index`` and
-    ``outline``, how the outline was made (``inverted`` True for white-on-black art that
-    was inverted, ``stretched`` for a scan or pencil put on clean paper, ``source``),
-    ``tiles`` (the boxes the model colored), ``tile_lowres`` (their low-res samples;
-    ``lowres`` is the first) and ``timings`` (seconds per step for the page: load,
-    outline, panels, condition, generate, detect, polish, flats, compose; the model steps
-    and flats labelling shared by all samples)."""
+    (``fastcolor.panels.Box``) the page was colored by, in reading order; extras:
+    ``sample_index``; ``outline``, how the outline was made (``inverted`` True for
+    white-on-black art that was inverted, ``stretched`` for a scan or pencil put on
+    clean paper, ``source``); ``tiles`` (the boxes the model colored); ``tile_lowres``
+    (their low-res samples; ``lowres`` is the first); ``timings`` (seconds per step for
+    the page: load, outline, panels, condition, generate, detect, polish, flats,
+    compose; the model steps and flats labelling shared by all samples)."""
 
     image: np.ndarray
     lowres: np.ndarray
@@ -144,13 +144,13 @@ class Tile:
 class Page:
     """One page on its way through the pipeline (step 1's output).
 
-    gray: uint8 ``(H, W)``, the line art as drawn (0 = ink, 255 = paper); panels: the panel boxes in reading order (``fastcolor.panels``; the
-    whole page with ``panels=False``); tiles: the model inputs, panel by panel (a panel
-    far from square is cut into overlapping tiles); regions: int32 ``(H, W)`` flat
-    regions (None when not needed); region_ink: bool ``(H, W)``, the ink the regions
-    were cut by; strokes: uint8 RGBA ``(H, W, 4)`` page-sized hint strokes, or None;
-    info: how the outline was made (``fastcolor.outline.extract_with_info``); timings:
-    seconds per step so far."""
+    gray: uint8 ``(H, W)``, the line art as drawn (0 = ink, 255 = paper); panels: the panel
+    boxes in reading order (``fastcolor.panels``; the whole page with ``panels=False``);
+    tiles: the model inputs, panel by panel (a panel far from square is cut into
+    overlapping tiles); regions: int32 ``(H, W)`` flat regions (None when not needed);
+    region_ink: bool ``(H, W)``, the ink the regions were cut by; strokes: uint8 RGBA
+    ``(H, W, 4)`` page-sized hint strokes, or None; info: how the outline was made
+    (``fastcolor.outline.extract_with_info``); timings: seconds per step so far."""
 
     gray: np.ndarray
     panels: list
@@ -204,10 +204,10 @@ def _timed(timings: dict, step: str):
 
 def letterbox(image: np.ndarray, size: int, nearest: bool = False, fill=0):
     """``image`` ``(H, W)`` or ``(H, W, C)`` fitted undistorted into ``size x size``: the
-    longer side scaled to ``size`` (area average / bilinear, or ``nearest`` for layers
-    whose colors must stay exact), centered, the rest ``fill`` (0: paper for an ink
-    map, transparent for RGBA; 255: paper for a gray page). Returns ``(square, (top, left, h, w))``, the box the image
-    fills inside the square."""
+    longer side scaled to ``size`` (area average / bilinear, or ``nearest`` for layers whose
+    colors must stay exact), centered, the rest ``fill`` (0: paper for an ink map,
+    transparent for RGBA; 255: paper for a gray page). Returns ``(square, (top, left, h,
+    w))``, the box the image fills inside the square."""
     H, W = image.shape[:2]
     longer = max(H, W)
     h, w = max(1, round(H * size / longer)), max(1, round(W * size / longer))
@@ -392,7 +392,7 @@ class Pipeline:
             raise InvalidInputError("a hint image must be RGBA: opaque pixels are the hints")
         if arr.dtype != np.uint8:
             scale = 65535.0 if arr.dtype == np.uint16 else 1.0
-            arr = np.clip(np.rint(arr.astype(np.float32) / scale * 255), 0, 255).astype(np.uint8)
+            arr = to_uint8(arr.astype(np.float32) / np.float32(scale))
         H, W = shape
         h, w = arr.shape[:2]
         if (h, w) != (H, W):
@@ -740,7 +740,7 @@ class Pipeline:
         image = np.repeat(page.gray[..., None], 3, axis=2)
         bg_mask = np.zeros((H, W), bool)
         for box, rgb, prob in fields:           # 8-bit before resizing: bounded memory
-            rgb8 = np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+            rgb8 = to_uint8(rgb)
             color = _resize(rgb8, box.width, box.height).reshape(box.height, box.width, 3)
             if detect_background:
                 bg_mask[box.slice] = _resize(prob, box.width, box.height) > threshold
