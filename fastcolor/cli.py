@@ -560,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     p.set_defaults(func=_missing_command(
-        p, "use one of outline, colorize, info, data, train, eval, figure, build-engine, "
+        p, "use one of outline, colorize, info, data, train, eval, figure, build-engine, serve, "
            "e.g. 'fastcolor colorize PAGE.png -o OUT.png' (see fastcolor COMMAND --help)"))
 
     o = sub.add_parser("outline", help="extract the outline of a page (black ink on white)")
@@ -833,7 +833,57 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TensorRT timing cache file, read and updated (default OUT/timing.cache)")
     e.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
     e.set_defaults(func=cmd_build_engine)
+
+    sv = sub.add_parser(
+        "serve", help="the studio: a web page to color pages by clicking (needs "
+                      "pip install 'fastcolor[studio]')",
+        description="Serve fastcolor studio: open http://HOST:PORT/ in a browser, open or "
+                    "drop a line-art page, click regions to recolor them, download PNG, "
+                    "PSD or ORA. Binds to loopback unless --host says otherwise.")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (0.0.0.0: every interface; the page has no "
+                         "login, so only on a network you trust)")
+    sv.add_argument("--port", type=int, default=8000, help="TCP port")
+    add_weights(sv)
+    sv.add_argument("--max-upload-mb", type=float, default=20.0,
+                    help="largest upload accepted, in MB (bigger ones get 413)")
+    sv.add_argument("--max-results", type=int, default=256,
+                    help="results kept in memory (the least recently used go first)")
+    sv.add_argument("--max-store-mb", type=float, default=1024.0,
+                    help="memory for kept results, in MB")
+    sv.add_argument("--workers", type=int, default=1,
+                    help="colorizations at once (more wait, up to --max-waiting)")
+    sv.add_argument("--max-waiting", type=int, default=4,
+                    help="colorizations that may wait; beyond that the server answers 503 "
+                         "with Retry-After")
+    sv.set_defaults(func=cmd_serve)
     return p
+
+
+def cmd_serve(args) -> int:
+    try:
+        import uvicorn
+        from .studio import create_app
+    except ImportError as exc:
+        from .errors import BackendUnavailableError
+        raise BackendUnavailableError(f"fastcolor serve needs the studio extra ({exc}): "
+                                      "pip install 'fastcolor[studio]'") from None
+    if not (0 <= args.port <= 65535 and args.workers >= 1 and args.max_results >= 1
+            and args.max_waiting >= 0 and args.max_upload_mb > 0 and args.max_store_mb > 0):
+        raise InvalidInputError("fastcolor serve: --port must be in 0..65535, --workers and "
+                                "--max-results >= 1, --max-waiting >= 0, --max-upload-mb and "
+                                "--max-store-mb > 0")
+    pipe = _pipeline(args)      # loaded before listening: a bad --weights fails here
+    app = create_app(pipe, max_bytes=int(args.max_upload_mb * 1e6),
+                     max_results=args.max_results, max_store_bytes=int(args.max_store_mb * 1e6),
+                     workers=args.workers, max_waiting=args.max_waiting)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"fastcolor serve: listening on {args.host}, not only on this machine: anyone "
+              "who can reach it can use it", file=sys.stderr)
+    print(f"fastcolor studio: http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                timeout_graceful_shutdown=5)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

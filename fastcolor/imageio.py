@@ -15,6 +15,7 @@ array and returns one validated numpy array:
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_IMAGE_SIDE",
     "ImageSource",
     "load_image",
+    "load_image_bytes",
     "to_rgb01",
     "to_gray01",
     "to_uint8",
@@ -184,10 +186,16 @@ def _from_path(source: Union[str, "os.PathLike[str]"]) -> np.ndarray:
         raise InvalidImageError(f"{what} is a directory, not an image file")
     if path.stat().st_size == 0:
         raise InvalidImageError(f"{what} is empty (0 bytes)")
+    return _decode_file(path, what)
+
+
+def _decode_file(fp, what: str) -> np.ndarray:
+    """Open ``fp`` (a path or a binary file object), check its size from the header,
+    then decode it."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(fp)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(
             f"{what} is too large (PIL: {exc}); fastcolor accepts at most {MAX_IMAGE_PIXELS} "
@@ -208,6 +216,17 @@ def _from_path(source: Union[str, "os.PathLike[str]"]) -> np.ndarray:
             raise InvalidImageError(f"{what} is corrupt or truncated: {exc}") from exc
         _check_palette(img, what)   # exif_transpose's copy makes a palette up
         return _from_pil(oriented, what)
+
+
+def load_image_bytes(data: bytes, what: str = "the uploaded image") -> np.ndarray:
+    """:func:`load_image` for the bytes of an image file (an upload): the same checks,
+    the size read from the header before any pixel is decoded; nothing touches the
+    filesystem. ``what`` names the image in error messages."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidImageError(f"load_image_bytes expects bytes, got {type(data).__name__}")
+    if len(data) == 0:
+        raise InvalidImageError(f"{what} is empty (0 bytes)")
+    return _decode_file(io.BytesIO(bytes(data)), what)
 
 
 # ---------------------------------------------------------------------------
