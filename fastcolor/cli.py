@@ -199,9 +199,22 @@ def _check_colorize_options(args, pages: int) -> None:
 def cmd_colorize(args) -> int:
     """Color every input; see the ``colorize`` help for where outputs go and the policy
     for existing ones. Page i always draws from ``--seed + i`` (also when pages before
-    it are skipped), so a rerun with ``--skip-existing`` gives what one run would."""
+    it are skipped), so a rerun with ``--skip-existing`` gives what one run would;
+    ``--seed-by path`` seeds each page from its path instead (``distributed.page_seed``,
+    as ``--ray`` does)."""
+    if args.ray or args.ray_address or args.actors is not None:
+        if not args.ray:
+            raise InvalidInputError("--ray-address and --actors go with --ray")
+        from .distributed import cmd_colorize_ray
+        return cmd_colorize_ray(args)
     inputs = _expand_inputs(args.inputs)
-    _check_colorize_options(args, len(inputs))
+    if args.seed_by == "path":
+        from .distributed import list_pages, page_seed
+        _check_colorize_options(args, 1)         # the seed itself in 0..2**64-1
+        seeds = [page_seed(args.seed, rel) for _, rel in list_pages(args.inputs)]
+    else:
+        _check_colorize_options(args, len(inputs))
+        seeds = [args.seed + i for i in range(len(inputs))]
     lock = None
     if args.palette is not None:                 # checked before any compute
         from .palette import parse_palette
@@ -243,7 +256,7 @@ def cmd_colorize(args) -> int:
                 try:
                     with _say_if_slow(None if bar else f"coloring {src}..."):
                         panels = _colorize_page(pipe, args, src, dsts, keep,
-                                                seed=args.seed + i, hints=hints, say=say,
+                                                seed=seeds[i], hints=hints, say=say,
                                                 layer_dirs=layer_dirs)
                     written += 1
                     if bar is not None:
@@ -649,6 +662,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "(--reference, or the first page) take its colors exactly")
     c.add_argument("--reference", default=None, metavar="COLORED.png",
                    help="with --series: a colored page whose region colors the pages keep")
+    c.add_argument("--seed-by", default=None, choices=["index", "path"],
+                   help="how each page's seed derives from --seed: index (input i draws "
+                        "from SEED + i; the default) or path (from SEED and the page's "
+                        "path relative to the folder given, or its file name: the same "
+                        "colors in any order, and what --ray uses)")
+    c.add_argument("--ray", action="store_true",
+                   help="color the pages on Ray (pip install 'fastcolor[ray]'): a pool of "
+                        "actors, each loading the model once; pages whose outputs exist "
+                        "are skipped (a rerun resumes; --overwrite recolors them), failed "
+                        "pages listed in OUT/failures.jsonl; seeds as --seed-by path")
+    c.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --ray: the cluster (auto, HOST:6379, ray://HOST:10001; "
+                        "default: a local Ray on this machine, started for this run)")
+    c.add_argument("--actors", type=int, default=None, metavar="N",
+                   help="with --ray: actors in the pool (default: one per CPU)")
     c.set_defaults(func=cmd_colorize)
 
     d = sub.add_parser("data", help="training data (OpenMoji, CC BY-SA 4.0)")
