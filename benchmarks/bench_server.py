@@ -180,6 +180,8 @@ def main(argv=None) -> int:
                   "rss_mib_before": round(rss_before, 1),
                   "rss_mib_after": round(rss_mib(server.pid), 1),
                   "store_cap_mib": args.max_store_mb, "error_samples": load.errors[:3]}
+        report["rss_growth_mib"] = round(report["rss_mib_after"] - report["rss_mib_before"], 1)
+        report["rss_growth_within_store_cap"] = report["rss_growth_mib"] <= args.max_store_mb
     finally:
         server.terminate()
         server.wait(10)

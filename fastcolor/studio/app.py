@@ -28,11 +28,14 @@ server goes on.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import io
 import logging
 import re
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -140,13 +143,45 @@ class WorkQueue:
         """Give the place taken by ``try_enter`` back without running (a bad request)."""
         self._inside -= 1
 
-    async def run(self, func, *args):
-        """Run ``func(*args)`` in a thread once a worker is free (after ``try_enter``)."""
+    async def run(self, func, *args, executor=None):
+        """Run ``func(*args)`` in ``executor`` (default: asyncio's) once a worker is free
+        (after ``try_enter``)."""
         try:
             async with self._semaphore:
-                return await asyncio.to_thread(func, *args)
+                return await _offload(executor, func, *args)
         finally:
             self.leave()
+
+
+async def _offload(executor, func, *args):
+    """``func(*args)`` in a thread of ``executor`` (None: asyncio's default pool), then
+    the freed heap handed back to the system (glibc's malloc keeps it otherwise)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        executor, functools.partial(_trimmed, func, *args))
+
+
+def _trimmed(func, *args):
+    try:
+        return func(*args)
+    finally:
+        if _LIBC is not None:
+            _LIBC.malloc_trim(0)
+
+
+_M_ARENA_MAX = -8
+try:
+    _LIBC = ctypes.CDLL("libc.so.6")
+    _LIBC.malloc_trim, _LIBC.mallopt        # glibc
+except (OSError, AttributeError):
+    _LIBC = None
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> bool:
+    """glibc gives each thread that allocates its own malloc arena (up to 8 per core), and
+    an arena keeps freed page-sized buffers: a server whose threads handle whole pages
+    grows far past what it holds. Two arenas keep its RSS near its live data. Returns
+    whether the limit was set (glibc only; elsewhere a no-op)."""
+    return _LIBC is not None and bool(_LIBC.mallopt(_M_ARENA_MAX, arenas))
 
 
 def _hex(rgb) -> str | None:
@@ -186,6 +221,11 @@ def create_app(pipeline=None, *, max_bytes: int = 20 * 2**20, max_results: int =
     workers: colorizations at once; max_waiting: how many more may wait before the
     server answers 503 with ``Retry-After: retry_after_s``. max_samples: most variants a
     request may ask for."""
+    _limit_malloc_arenas()
+    # a few long-lived threads do all the work (colorize, recolor, encode): threads that
+    # come and go each leave a malloc arena and torch buffers behind
+    executor = ThreadPoolExecutor(max_workers=workers + 1, thread_name_prefix="fastcolor-studio")
+    offload = functools.partial(_offload, executor)
     store = ResultStore(max_results, max_store_bytes, ttl_s)
     static = {name: _static(name) for name in STATIC_FILES}
     state = {"pipeline": pipeline, "queue": None}
@@ -308,7 +348,7 @@ def create_app(pipeline=None, *, max_bytes: int = 20 * 2**20, max_results: int =
             return [StoredResult.from_result(r)
                     for r in (results if isinstance(results, list) else [results])]
 
-        entries = await queue().run(work)
+        entries = await queue().run(work, executor=executor)
         ids = store.put_many(entries)
         for entry in entries:
             entry.variants = ids
@@ -320,7 +360,7 @@ def create_app(pipeline=None, *, max_bytes: int = 20 * 2**20, max_results: int =
         if fmt not in DOWNLOADS:
             raise HTTPException(404, f"no format {fmt!r}: use .png, .psd or .ora")
         entry = lookup(rid)
-        data = await asyncio.to_thread(
+        data = await offload(
             (lambda: _png(entry.image)) if fmt == "png" else (lambda: _layered(entry, fmt)))
         return Response(data, media_type=DOWNLOADS[fmt], headers={
             "Content-Disposition": f'attachment; filename="fastcolor-{rid[:8]}.{fmt}"'})
@@ -340,7 +380,7 @@ def create_app(pipeline=None, *, max_bytes: int = 20 * 2**20, max_results: int =
         except ValueError:
             raise InvalidInputError("the request body is not valid JSON") from None
         points, colors, background = parse_recolor(body)
-        new = await asyncio.to_thread(entry.recolor, points, colors, background)
+        new = await offload(entry.recolor, points, colors, background)
         (new_id,) = store.put_many([new])
         return describe(new_id, new)
 
@@ -354,7 +394,7 @@ def create_app(pipeline=None, *, max_bytes: int = 20 * 2**20, max_results: int =
     @app.get("/api/results/{rid}/flats.png")
     async def flats_png(rid: str):
         entry = lookup(rid)
-        return Response(await asyncio.to_thread(lambda: _png(entry.flats())),
+        return Response(await offload(lambda: _png(entry.flats())),
                         media_type="image/png")
 
     @app.get("/api/results/{rid}/regions.png")
@@ -368,7 +408,7 @@ def create_app(pipeline=None, *, max_bytes: int = 20 * 2**20, max_results: int =
             buf = io.BytesIO()
             image.save(buf, format="PNG", compress_level=1)
             return buf.getvalue()
-        return Response(await asyncio.to_thread(encode), media_type="image/png")
+        return Response(await offload(encode), media_type="image/png")
 
     @app.get("/")
     async def index():
