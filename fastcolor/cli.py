@@ -393,11 +393,14 @@ def _fit_size(path, max_side: int):
 def cmd_data_build(args) -> int:
     from .data import build_dataset
     from .data.openmoji import ATTRIBUTION
+    if args.images is not None:
+        return _data_build_images(args)
     hexcodes = [h.strip().upper() for h in args.emoji.split(",")] if args.emoji else None
-    index = build_dataset(args.out, size=args.size, panels=args.panels,
+    index = build_dataset(args.out, size=args.size,
+                          panels=4000 if args.panels is None else args.panels,
                           val_panels=args.val_panels, seed=args.seed,
                           val_fraction=args.val_fraction, hexcodes=hexcodes,
-                          progress=not args.quiet, composition=args.composition)
+                          progress=not args.quiet, composition=args.composition or "comic")
     splits = index["splits"]
     dropped = index["dropped"]
     print(f"wrote {args.out}: {splits['train']['panels']} train panels from "
@@ -408,6 +411,27 @@ def cmd_data_build(args) -> int:
           f"{len(dropped['near_black_and_white'])} near-black-and-white drawings; "
           f"{index['composition']} composition")
     print(f"data: OpenMoji {index['openmoji_version']}. {ATTRIBUTION}")
+    return 0
+
+
+def _data_build_images(args) -> int:
+    from .data import build_from_images
+    from .errors import InvalidInputError
+    if args.emoji or args.composition is not None or args.panels is not None \
+            or args.val_panels is not None:
+        raise InvalidInputError("--images builds from your pages: --emoji, --composition, "
+                                "--panels and --val-panels do not apply")
+    index = build_from_images(args.images, args.out, size=args.size,
+                              val_fraction=args.val_fraction, seed=args.seed,
+                              progress=not args.quiet)
+    pages, splits = index["pages"], index["splits"]
+    print(f"wrote {args.out}: {splits['train']['panels']} train panels from {pages['train']} "
+          f"pages, {splits['val']['panels']} validation panels from {pages['val']} pages, "
+          f"{index['size']} x {index['size']} px ({index['build_seconds']} s); "
+          f"{pages['files']} files, {len(pages['duplicates'])} duplicate pages left out, "
+          f"{len(pages['skipped'])} unreadable files skipped")
+    for item in pages["skipped"]:
+        print(f"  skipped {item['file']}: {item['error']}")
     return 0
 
 
@@ -444,7 +468,14 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import dumps, format_table, run_eval
+    from .evaluate import dumps, format_series_table, format_table, run_eval, run_series_eval
+    if args.series:
+        result = run_series_eval(weights=args.weights, data=args.data, split=args.split,
+                                 limit=args.limit, backend=args.backend, seed=args.seed,
+                                 progress=not args.quiet)
+        print(format_series_table(result))
+        print(dumps(result))
+        return 0
     result = run_eval(weights=args.weights, data=args.data, images=args.images,
                       split=args.split, limit=args.limit, backend=args.backend,
                       seed=args.seed, outline=args.outline, temperature=args.temperature,
@@ -644,10 +675,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "their paper gutters; tall panels in overlapping tiles)")
     c.add_argument("--gap", type=int, default=None, metavar="PX",
                    help="close line gaps up to PX pixels where a stroke ends (default: 4, "
-                        "more on pages over 1200 px: about 1/300 of the longer side)")
+                        "more when the page's shorter side is over 1200 px: about 1/300 of it)")
     c.add_argument("--min-area", type=int, default=None, metavar="PX",
                    help="merge regions smaller than PX pixels into a neighbour (default: "
-                        "16, or 1/40000 of the page on large pages)")
+                        "16, or (shorter side)^2 / 40000 on large pages)")
     c.add_argument("--size", type=int, default=None, metavar="MAX_SIDE",
                    help="largest side of the output in pixels: bigger inputs are shrunk "
                         "first (default: the input's size; the model always works at its "
@@ -695,18 +726,27 @@ def build_parser() -> argparse.ArgumentParser:
                     "hard or anti-aliased lines, on white (2 panels in 5), pale or flat "
                     "backgrounds; --composition emoji: the first composition, 1-3 "
                     "drawings on a flat color in a bordered panel. The cache carries the "
-                    "CC BY-SA 4.0 license; keep it out of git.")
+                    "CC BY-SA 4.0 license; keep it out of git. With --images DIR: your own "
+                    "colored pages or webtoon strips instead (PNG/JPEG/WebP, any size): "
+                    "cut into panels, outlines made from them (Canny + dark pixels), the "
+                    "background estimated from each panel's dominant color, a validation "
+                    "split by page; duplicates left out, unreadable files skipped.")
     db.add_argument("--out", required=True, help="cache folder (e.g. data/panels128)")
+    db.add_argument("--images", default=None, metavar="DIR",
+                    help="build from the colored pages under DIR (recursive) instead of "
+                         "OpenMoji")
     db.add_argument("--size", type=int, default=128, help="panel side in pixels (default 128)")
-    db.add_argument("--panels", type=int, default=4000, help="training panels (default 4000)")
+    db.add_argument("--panels", type=int, default=None,
+                    help="training panels (default 4000; not with --images)")
     db.add_argument("--val-panels", type=int, default=None,
                     help="validation panels (default: panels / 10)")
     db.add_argument("--val-fraction", type=float, default=0.1,
-                    help="share of base emoji held out for validation (default 0.1)")
+                    help="share of base emoji (--images: of pages) held out for validation "
+                         "(default 0.1)")
     db.add_argument("--seed", type=int, default=0,
                     help="random seed of the panel layouts, colors and validation split")
-    db.add_argument("--composition", default="comic", choices=["comic", "emoji"],
-                    help="how panels are composed (see the description)")
+    db.add_argument("--composition", default=None, choices=["comic", "emoji"],
+                    help="how panels are composed (default comic; see the description)")
     db.add_argument("--emoji", default=None, metavar="HEX,HEX,...",
                     help="only these OpenMoji hexcodes (small caches, tests)")
     db.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -751,7 +791,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--restart", action="store_true",
                         help="train the stages again from scratch, replacing their checkpoints")
     t.add_argument("--init", default=None,
-                   help="start from these weights (fine-tuning) (default: random weights)")
+                   help="start from these weights (fine-tuning; 'default': the shipped "
+                        "weights) (default: random weights)")
     t.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's, one per core)")
     t.add_argument("--extracted-fraction", type=float, default=0.5,
@@ -801,6 +842,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--temperature", type=float, default=1.0,
                     help="sampling temperature of the low-res colorizer (>= 0)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.add_argument("--series", action="store_true",
+                    help="series consistency instead: synthetic series (one drawing per --data "
+                         "panel, --limit series, default 20) colored with colorize_series vs "
+                         "each panel on its own")
     ev.set_defaults(func=cmd_eval)
 
     fg = sub.add_parser(

@@ -108,7 +108,10 @@ def test_bad_parameters_raise(kw):
 
 def test_defaults_scale_with_the_page():
     assert default_gap(288, 384) == 4 and default_gap(4096, 4096) == 14
+    assert default_gap(2339, 1654) == 6
+    assert default_gap(20000, 800) == 4            # a strip: its width, not its length
     assert default_min_area(288, 384) == 16 and default_min_area(4096, 4096) == 419
+    assert default_min_area(20000, 800) == 16
 
 
 # ---------------------------------------------------------------------------

@@ -32,15 +32,18 @@ __all__ = ["MIN_CONTRAST", "compose", "default_gap", "default_min_area", "find_i
 
 
 def default_gap(height: int, width: int) -> int:
-    """The largest line gap closed by default: 4 px up to a 1200 px page, then
-    growing with the page's longer side (about 1/300 of it: 14 px at 4096)."""
-    return max(4, round(max(height, width) / 300))
+    """The largest line gap closed by default: 4 px up to 1200 px, then growing with
+    the page's *shorter* side (about 1/300 of it: 6 px on an A4 page at 200 dpi, 14 at
+    4096 x 4096). The shorter side, because a webtoon strip 800 px wide and 20000 px
+    tall is drawn like an 800 px page (its longer side would ask for 67 px gaps)."""
+    return max(4, round(min(height, width) / 300))
 
 
 def default_min_area(height: int, width: int) -> int:
-    """Regions with fewer paper pixels are merged into a neighbour: 16 px up to about
-    a 800 x 800 page, then 1/40000 of the page (420 px at 4096 x 4096)."""
-    return max(16, round(height * width / 40000))
+    """Regions with fewer paper pixels are merged into a neighbour: 16 px up to a short
+    side of 800 px, then (short side)^2 / 40000 (419 px at 4096 x 4096; 16 on an
+    800 x 20000 strip, whose panels are 800 px wide)."""
+    return max(16, round(min(height, width) ** 2 / 40000))
 
 
 def _check_int(name: str, value, low: int) -> int:
