@@ -24,7 +24,8 @@ border that no drawing (or, comic, balloon) covers; ink, gutters, page margins,
 neighbouring panels and balloons are never background.
 
 ``index.json``: ``format`` (1), ``size``, ``seed``, ``val_fraction``, ``composition``
-(``"comic"`` or ``"emoji"``, see ``fastcolor.data.comic`` / ``panels``; a cache
+(``"comic"`` or ``"emoji"``, see ``fastcolor.data.comic`` / ``panels``; ``"images"``:
+panels cut from a folder of colored pages, see ``fastcolor.data.images``; a cache
 without it is an emoji cache, the only kind built before), per split the
 panel count, shard files and emoji used, the dropped emoji, ``train_mean_color`` (the
 mean RGB of the training panels, the "one mean color" baseline of ``fastcolor eval``),
@@ -47,7 +48,7 @@ SHARD_SIZE = 1000
 SPLITS = ("train", "val")
 ARRAYS = ("color", "line", "extracted", "background", "bg_color", "emoji", "flags")
 OPTIONAL = ("flags",)      # absent from older shards: read as zeros
-COMPOSITIONS = ("comic", "emoji")
+COMPOSITIONS = ("comic", "emoji", "images")
 
 
 @dataclass
@@ -129,6 +130,14 @@ def read_index(directory) -> dict:
         raise DataError(f"{path} has composition {index['composition']!r}; this fastcolor "
                         f"knows {', '.join(COMPOSITIONS)}")
     return index
+
+
+def fingerprint(directory) -> str:
+    """The cache's fingerprint: the sha256 of its ``index.json`` bytes (the index names
+    every shard and how it was built; weights trained on the cache record it)."""
+    import hashlib
+    read_index(directory)
+    return hashlib.sha256((Path(directory) / "index.json").read_bytes()).hexdigest()
 
 
 def write_index(directory, index: dict) -> None:
