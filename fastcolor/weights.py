@@ -3,7 +3,11 @@ sha256 of the tensors.
 
 The metadata (all strings, as safetensors requires) holds ``fastcolor_config`` (JSON),
 ``fastcolor_version`` and ``sha256``: the hex digest of the tensors' canonical bytes
-(names sorted; for each its name, dtype, shape and raw little-endian data). Loading
+(names sorted; for each its name, dtype, shape and raw little-endian data). Weights
+written by ``fastcolor train`` also hold ``fastcolor_training`` (JSON, see
+``fastcolor.train.trainer``: the data cache's fingerprint, the steps of each stage, the
+base weights' sha256 with ``--init``); files without it load the same
+(:func:`read_training` gives ``None``). Loading
 recomputes it, so a flipped byte, a truncated file, NaN/Inf values or tensors that do
 not fit the config each raise a ``WeightsError``.
 """
@@ -37,8 +41,9 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def save_weights(model, path) -> str:
-    """Write ``model`` (a ``FastcolorModel``) to ``path`` (.safetensors); return the sha256."""
+def save_weights(model, path, training: dict | None = None) -> str:
+    """Write ``model`` (a ``FastcolorModel``) to ``path`` (.safetensors); return the sha256.
+    ``training``: what the weights were trained from, stored as ``fastcolor_training``."""
     from safetensors.torch import save_file
 
     check_path(path, "the weights file")
@@ -47,9 +52,32 @@ def save_weights(model, path) -> str:
     digest = tensors_sha256(tensors)
     meta = {"fastcolor_config": model.config.to_json(), "fastcolor_version": __version__,
             "sha256": digest}
+    if training is not None:
+        meta["fastcolor_training"] = json.dumps(training, sort_keys=True)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return digest
+
+
+def read_training(path) -> dict | None:
+    """The ``fastcolor_training`` metadata of a weight file (``None`` when it has none, as
+    the files written before it and by ``save_pretrained``); the tensors are not read."""
+    from safetensors import SafetensorError, safe_open
+
+    check_path(path, "a weights file")
+    if not Path(path).is_file():
+        raise WeightsNotFoundError(f"no weights file at {str(path)!r}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"{str(path)!r} is not a readable safetensors file: {e}") from None
+    if "fastcolor_training" not in meta:
+        return None
+    try:
+        return json.loads(meta["fastcolor_training"])
+    except json.JSONDecodeError as e:
+        raise WeightsError(f"{str(path)!r} has bad training metadata: {e}") from None
 
 
 def check_path(path, what: str) -> None:

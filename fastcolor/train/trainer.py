@@ -15,7 +15,12 @@ its own optimizer, and write their tensors into one weight file, ``RUN_DIR/weigh
   from it exactly where it stopped;
 - ``log.jsonl``: one line per epoch (train and validation losses, seconds);
 - ``summary.json``: per stage the final losses, steps, epochs, seconds per step;
-- ``weights.safetensors``: updated after every epoch and at the end of each stage;
+- ``weights.safetensors``: updated after every epoch and at the end of each stage; its
+  ``fastcolor_training`` metadata (``fastcolor.weights.read_training``) records what it
+  was trained from: ``data_fingerprint`` (``data.cache.fingerprint``, the sha256 of the
+  cache's ``index.json``), ``data``, ``init_sha256`` (the ``--init`` weights' sha256,
+  else null), ``steps`` per stage and, per stage, those of the run that last trained it
+  (``stages``: steps, data fingerprint and path, composition, init and its sha256);
 - ``real-samples/``: with ``--real-samples N``, the low-res colorizer's samples the
   detector and the polisher train on (``real_samples``: made once from the run's own
   low-res weights, else ``--real-samples-from`` / ``--init``, cached, resumable and
@@ -43,10 +48,11 @@ import torch
 from ..atomic import atomic_path, write_atomic
 from ..backends import check_device
 from ..config import FastcolorConfig
-from ..data.cache import load_split, read_index
+from ..data.cache import fingerprint, load_split, read_index
 from ..errors import InvalidInputError
 from ..models import FastcolorModel
-from ..weights import load_state_into, load_weights, save_weights
+from ..weights import (DEFAULT_WEIGHTS, load_state_into, load_weights, read_training,
+                       save_weights)
 from . import losses
 from .data import TrainData
 from .presets import resolve_config
@@ -182,6 +188,8 @@ class Run:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.device = check_device(opts.device)
         self.index = read_index(opts.data)
+        self.data_fingerprint = fingerprint(opts.data)
+        self.init_sha256 = None
         self.config = self._resolve_config()
 
     def _asked_config(self) -> FastcolorConfig:
@@ -194,7 +202,7 @@ class Run:
         o = self.opts
         run_json = self.dir / "run.json"
         if o.init:
-            init_cfg, _, _ = load_weights(o.init)
+            init_cfg, _, self.init_sha256 = load_weights(o.init)
         if run_json.is_file():
             cfg = FastcolorConfig.from_dict(json.loads(run_json.read_text())["config"])
             if o.config or o.image_size or o.lowres_size:
@@ -223,19 +231,35 @@ class Run:
     def weights_path(self) -> Path:
         return self.dir / "weights.safetensors"
 
-    def write_weights(self, model: FastcolorModel, stage: str) -> str:
+    def training_record(self, stage: str, steps: int | None) -> dict:
+        """What ``stage`` was trained from (the ``stages`` entries of the weights'
+        ``fastcolor_training`` metadata)."""
+        return {"steps": steps, "data_fingerprint": self.data_fingerprint,
+                "data": str(self.opts.data), "composition": self.index.get("composition"),
+                "init": self.opts.init, "init_sha256": self.init_sha256}
+
+    def write_weights(self, model: FastcolorModel, stage: str, steps: int | None = None) -> str:
         """Write ``model``'s ``stage`` tensors into the run's weight file, keeping the
-        other stages' tensors already there; returns the sha256."""
+        other stages' tensors already there; returns the sha256. The file's
+        ``fastcolor_training`` metadata (see the module doc) gets this stage's record."""
         merged = FastcolorModel(self.config)
+        training = None
         if self.weights_path.is_file():
             cfg, tensors, _ = load_weights(self.weights_path)
             if cfg == self.config:
                 load_state_into(merged, tensors, source=str(self.weights_path))
+                training = read_training(self.weights_path)
+        training = training if isinstance(training, dict) else {}
+        stages = training.get("stages") if isinstance(training.get("stages"), dict) else {}
+        stages[stage] = self.training_record(stage, steps)
+        training = {"stages": stages, "data_fingerprint": self.data_fingerprint,
+                    "data": str(self.opts.data), "init_sha256": self.init_sha256,
+                    "steps": {k: v.get("steps") for k, v in stages.items()}}
         own = {k: v for k, v in model.state_dict().items() if k.startswith(stage + ".")}
         state = merged.state_dict()
         state.update({k: v.detach().cpu() for k, v in own.items()})
         merged.load_state_dict(state)
-        return save_weights(merged, self.weights_path)
+        return save_weights(merged, self.weights_path, training=training)
 
     def init_model(self, stage: str) -> FastcolorModel:
         torch.manual_seed(self.opts.seed + STAGES.index(stage))
@@ -517,14 +541,14 @@ class StageTrainer:
             self.perm = None
             self.batch_in_epoch = 0
             self.save_checkpoint()
-            self.run.write_weights(self.model, self.stage)
+            self.run.write_weights(self.model, self.stage, self.step)
             last_ckpt = time.time()
         if stopped_by:
             _log(f"{self.stage}: stopped by {'the wall-clock budget' if stopped_by == 'budget' else '--max-steps'} "
                  f"at step {self.step} (epoch {self.epoch + 1}, batch {self.batch_in_epoch}/{per_epoch})")
             self.end_epoch_record(True, session_start_step, t_train)
             self.save_checkpoint()
-            sha = self.run.write_weights(self.model, self.stage)
+            sha = self.run.write_weights(self.model, self.stage, self.step)
         else:
             sha = None
         steps = self.step - session_start_step
@@ -541,7 +565,7 @@ class StageTrainer:
             "real_samples": self._real_state(),
         }
         if sha is None:
-            sha = self.run.write_weights(self.model, self.stage)
+            sha = self.run.write_weights(self.model, self.stage, self.step)
         summary["weights_sha256"] = sha
         return summary
 
@@ -601,10 +625,14 @@ def train(opts: TrainOptions) -> dict:
         raise InvalidInputError("--extracted-fraction must be in [0, 1]")
     check_stage_values(opts)
     stages = opts.stages()
+    if opts.init == "default" and not Path("default").exists():
+        opts.init = str(DEFAULT_WEIGHTS)           # --init default: the shipped weights
     run = Run(opts)
     cfg = run.config
+    source = f"images from {run.index.get('source')}" if run.index["composition"] == "images" \
+        else f"OpenMoji {run.index.get('openmoji_version')}, CC BY-SA 4.0"
     _log(f"fastcolor train: stages {', '.join(stages)}; data {opts.data} ({run.index['size']} px, "
-         f"OpenMoji {run.index.get('openmoji_version')}, CC BY-SA 4.0); model "
+         f"{source}; fingerprint {run.data_fingerprint[:12]}); model "
          f"{cfg.image_size}/{cfg.lowres_size}; run {run.dir}; torch threads "
          f"{torch.get_num_threads()}")
     for stage in stages:            # before loading the data: fail fast
@@ -646,7 +674,10 @@ def train(opts: TrainOptions) -> dict:
         summary["data"] = {"path": str(opts.data), "size": run.index["size"],
                            "train_panels": len(train_data), "val_panels": len(val_data),
                            "openmoji_version": run.index.get("openmoji_version"),
-                           "license": "CC BY-SA 4.0 (OpenMoji)"}
+                           "license": None if run.index["composition"] == "images"
+                           else "CC BY-SA 4.0 (OpenMoji)",
+                           "composition": run.index["composition"],
+                           "fingerprint": run.data_fingerprint}
         summary["options"] = {k: v for k, v in asdict(opts).items() if k != "progress"}
         summary["weights"] = str(run.weights_path)
         summary["weights_sha256"] = result["weights_sha256"]
