@@ -201,8 +201,11 @@ def test_fine_tune_on_the_cache_records_what_it_was_trained_from(cache, tmp_path
     assert training["init_sha256"] == base_sha
     assert training["steps"] == {"lowres": 20}
     assert training["stages"]["lowres"]["composition"] == "images"
-    config, _, _ = load_weights(run / "weights.safetensors")   # still loads
+    config, tensors, _ = load_weights(run / "weights.safetensors")   # still loads
     assert config == FastcolorConfig.tiny(S, 8)
+    _, base_tensors, _ = load_weights(base)                # the untrained stages: --init's
+    assert all(torch.equal(tensors[k], base_tensors[k]) == (not k.startswith("lowres."))
+               for k in tensors)
     assert f"fingerprint {fp[:12]}" in capsys.readouterr().out
 
 

@@ -240,15 +240,19 @@ class Run:
 
     def write_weights(self, model: FastcolorModel, stage: str, steps: int | None = None) -> str:
         """Write ``model``'s ``stage`` tensors into the run's weight file, keeping the
-        other stages' tensors already there; returns the sha256. The file's
-        ``fastcolor_training`` metadata (see the module doc) gets this stage's record."""
+        other stages' tensors already there (the first time, with ``--init``, those of the
+        init weights, so fine-tuning one stage keeps the others); returns the sha256. The
+        file's ``fastcolor_training`` metadata (see the module doc) gets this stage's record."""
         merged = FastcolorModel(self.config)
-        training = None
+        training, kept = None, False
         if self.weights_path.is_file():
             cfg, tensors, _ = load_weights(self.weights_path)
             if cfg == self.config:
                 load_state_into(merged, tensors, source=str(self.weights_path))
-                training = read_training(self.weights_path)
+                training, kept = read_training(self.weights_path), True
+        if not kept and self.opts.init:
+            _, tensors, _ = load_weights(self.opts.init)
+            load_state_into(merged, tensors, source=f"--init {self.opts.init}")
         training = training if isinstance(training, dict) else {}
         stages = training.get("stages") if isinstance(training.get("stages"), dict) else {}
         stages[stage] = self.training_record(stage, steps)
