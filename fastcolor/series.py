@@ -272,19 +272,37 @@ def match_regions(ref_labels, labels, *, max_cost: float = 1.5,
     return out
 
 
+INK_GRAY = 0.35       # reference_colors: ink is darker than this (BT.601 gray in [0, 1]) ...
+INK_CHROMA = 30       # ... and nearly neutral (max - min channel below this, 8-bit)
+MIN_INK_SHARE = 0.002  # below this share of dark neutral pixels: outline.extract instead
+
+
+def reference_ink(rgb: np.ndarray) -> np.ndarray | None:
+    """The ink of a colored page drawn with dark lines: bool ``(H, W)`` dark, nearly
+    neutral pixels (dark fills such as brown or navy are colors, not ink); None when
+    the page has almost none (no inked lines: extract its edges instead)."""
+    c = rgb.astype(np.int32)
+    gray = (299 * c[..., 0] + 587 * c[..., 1] + 114 * c[..., 2]) / 1000.0
+    ink = (gray < INK_GRAY * 255) & (c.max(2) - c.min(2) < INK_CHROMA)
+    return ink if ink.mean() >= MIN_INK_SHARE else None
+
+
 def reference_colors(colored, *, gap=None, min_area=None):
     """A colored page -> ``(labels int32 (H, W), colors uint8 (n, 3))``: its regions
-    (``fastcolor.outline.extract`` + ``find_regions``) and the per-channel median color
-    of the page inside each (over its paper pixels: ink left out where the region has
-    any other)."""
+    (``find_regions`` on its inked lines, :func:`reference_ink`: an edge outline,
+    ``fastcolor.outline.extract``, would double every line, so small regions vanish; a
+    page without inked lines falls back to it) and the per-channel median color of the
+    page inside each (over its paper pixels: ink left out where the region has any
+    other)."""
     from . import outline as outline_mod
     from .flats import find_ink, find_regions
-    from .flats.colors import grouped_median
     from .imageio import load_image, to_rgb01, to_uint8
     arr = load_image(colored)
     rgb = arr if arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3 \
         else to_uint8(to_rgb01(arr))
-    gray = outline_mod.extract(rgb, line_art=False)
+    ink = reference_ink(rgb)
+    gray = outline_mod.extract(rgb, line_art=False) if ink is None \
+        else np.where(ink, 0, 255).astype(np.uint8)
     labels = find_regions(gray, gap=gap, min_area=min_area)
     return labels, region_medians(labels, rgb, find_ink(gray))
 

@@ -256,3 +256,20 @@ def test_cli_series(tiny, tmp_path, capsys):
     code = main(["colorize", str(chapter), "-o", str(tmp_path / "o2") + "/", "--weights",
                  str(weights), "--series", "--samples", "2"])
     assert code == 2 and "--series" in capsys.readouterr().err
+
+
+def test_reference_colors_inked_lines_and_dark_fills():
+    from fastcolor.series import reference_colors
+    page = np.full((48, 64, 3), 255, np.uint8)
+    page[8:40, 8:56] = (20, 20, 90)           # a dark navy fill: a color, not ink
+    page[16:32, 30:50] = (230, 200, 40)       # a small yellow region inside it
+    page[8, 8:56] = page[39, 8:56] = 0
+    page[8:40, 8] = page[8:40, 55] = 0
+    page[16, 30:50] = page[31, 30:50] = 0
+    page[16:32, 30] = page[16:32, 49] = 0
+    labels, colors = reference_colors(page)
+    navy, yellow = labels[12, 20], labels[24, 40]
+    assert navy != yellow and navy != labels[2, 2]
+    assert tuple(colors[navy]) == (20, 20, 90) and tuple(colors[yellow]) == (230, 200, 40)
+    # the yellow region keeps (nearly) its size: lines are not doubled by edges
+    assert (labels == yellow).sum() >= 18 * 14
