@@ -508,3 +508,222 @@ def run_eval(weights=None, data=None, images=None, split: str = "val", limit: in
 
 def dumps(result: dict) -> str:
     return json.dumps(result, sort_keys=True)
+
+
+# ---------------------------------------------------------------------------------------
+# series consistency (fastcolor eval --series)
+# ---------------------------------------------------------------------------------------
+
+SERIES_FAMILIES = ("translate_scale", "rotate", "rotate_occlude")
+
+
+@dataclass
+class Drawing:
+    """One drawing cut out of a panel: line uint8 (0 = ink), color RGB uint8, mask bool."""
+
+    line: np.ndarray
+    color: np.ndarray
+    mask: np.ndarray
+
+
+def panel_drawing(line: np.ndarray, color: np.ndarray, background: np.ndarray) -> Drawing | None:
+    """The largest connected non-background part of a panel, cropped to its box (the
+    rest of the box white paper); None when the panel has none."""
+    fg = (~background).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n < 2:
+        return None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h = (int(v) for v in stats[k, :4])
+    if w < 4 or h < 4:
+        return None
+    mask = lab[y:y + h, x:x + w] == k
+    ln = np.where(mask, line[y:y + h, x:x + w], 255).astype(np.uint8)
+    col = np.where(mask[..., None], color[y:y + h, x:x + w], 255).astype(np.uint8)
+    return Drawing(ln, col, mask)
+
+
+def _place(canvas_line, canvas_color, canvas_mask, d: Drawing, M: np.ndarray) -> np.ndarray:
+    """Warp drawing ``d`` by ``M`` (2 x 3) onto the canvases (in place); its mask."""
+    H, W = canvas_line.shape
+    mask = cv2.warpAffine(d.mask.astype(np.uint8), M, (W, H), flags=cv2.INTER_NEAREST) > 0
+    ink = cv2.warpAffine(255 - d.line, M, (W, H), flags=cv2.INTER_LINEAR) >= 128
+    col = cv2.warpAffine(d.color, M, (W, H), flags=cv2.INTER_NEAREST)
+    canvas_color[mask] = col[mask]
+    canvas_line[mask] = 255
+    canvas_line[mask & ink] = 0
+    canvas_mask |= mask
+    return mask
+
+
+def _affine(d: Drawing, scale: float, angle: float, center) -> np.ndarray:
+    h, w = d.mask.shape
+    M = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, scale)
+    M[:, 2] += np.asarray(center, np.float64) - ((w - 1) / 2, (h - 1) / 2)
+    return M
+
+
+def make_series(main: Drawing, other: Drawing, family: str, size: int, n: int,
+                rng: np.random.Generator) -> list[dict]:
+    """``n`` panels (``size`` px) of drawing ``main``: panel 0 at scale 1, upright; the
+    others at scales 0.5-1.5, anywhere it fits, turned up to +-20 degrees (``rotate*``
+    families), with ``other`` (smaller) in the free corner and, ``rotate_occlude``, a
+    white-filled outlined ellipse over part of ``main``. Per panel: ``line``, ``color``
+    (ground truth, ink laid), ``drawing`` (the visible pixels of ``main``)."""
+    if family not in SERIES_FAMILIES:
+        raise InvalidInputError(f"family must be one of {SERIES_FAMILIES}, got {family!r}")
+    base = 0.4 * size / max(main.mask.shape)
+    small = 0.22 * size / max(other.mask.shape)
+    out = []
+    for i in range(n):
+        line = np.full((size, size), 255, np.uint8)
+        color = np.full((size, size, 3), 255, np.uint8)
+        mask = np.zeros((size, size), bool)
+        s = 1.0 if i == 0 else float(rng.uniform(0.5, 1.5))
+        a = 0.0 if i == 0 or family == "translate_scale" else float(rng.uniform(-20, 20))
+        half = 0.5 * s * base * np.hypot(*main.mask.shape)
+        lo, hi = half + 1, size - half - 2
+        c = (size / 2, size / 2) if i == 0 or lo >= hi else tuple(rng.uniform(lo, hi, 2))
+        # the other drawing in the corner farthest from the main one
+        corner = (size * (0.85 if c[0] < size / 2 else 0.15),
+                  size * (0.85 if c[1] < size / 2 else 0.15))
+        other_mask = np.zeros_like(mask)
+        _place(line, color, other_mask, other, _affine(other, small, 0.0, corner))
+        drawing = _place(line, color, mask, main, _affine(main, s * base, a, c))
+        if family == "rotate_occlude" and i > 0:
+            ys, xs = np.nonzero(drawing)
+            if len(xs):
+                k = int(rng.integers(len(xs)))
+                r = 0.35 * s * base * max(main.mask.shape)
+                axes = tuple(max(3, int(r * rng.uniform(0.5, 1.0))) for _ in range(2))
+                box = ((int(xs[k]), int(ys[k])), axes, float(rng.uniform(0, 180)), 0, 360)
+                occ = np.zeros_like(line)
+                cv2.ellipse(occ, *box, 255, -1)
+                occ = occ > 0
+                line[occ], color[occ] = 255, 255
+                cv2.ellipse(line, *box, 0, 1)
+                drawing &= ~occ
+        color[line < 128] = 0
+        out.append({"line": line, "color": color, "drawing": drawing & (line >= 128)})
+    return out
+
+
+def series_correct_area(image: np.ndarray, panel: dict, threshold: float = 5.0):
+    """(correct, total): the paper area of the drawing's regions (``find_regions`` of
+    the panel's line art; a region belongs to the drawing when most of its paper is
+    visible drawing) whose median color in ``image`` is within CIEDE2000 ``threshold``
+    of its ground-truth median color."""
+    from .flats import find_regions
+    from .series import region_medians
+    line = panel["line"]
+    labels = find_regions(line)
+    ink = line < 128
+    n = int(labels.max()) + 1
+    paper_area = np.bincount(labels[~ink], minlength=n)
+    in_drawing = np.bincount(labels[panel["drawing"]], minlength=n)
+    mine = (paper_area > 0) & (in_drawing * 2 > paper_area)
+    if not mine.any():
+        return 0, 0
+    got = region_medians(labels, image, ink)[mine]
+    want = region_medians(labels, panel["color"], ink)[mine]
+    ok = ciede2000(rgb_to_lab(got), rgb_to_lab(want)) < threshold
+    return int(paper_area[mine][ok].sum()), int(paper_area[mine].sum())
+
+
+def series_drawings(panels, limit: int | None = None) -> list[Drawing]:
+    """One drawing per panel of a ``PanelSet`` (panels without one skipped)."""
+    out = []
+    for i in range(len(panels)):
+        d = panel_drawing(panels.line[i], panels.color[i], panels.background[i])
+        if d is not None:
+            out.append(d)
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def evaluate_series(pipe, drawings: list[Drawing], size: int, n_panels: int = 4,
+                    seed: int = 0, families=SERIES_FAMILIES, progress: bool = False) -> dict:
+    """Per family: the share of the drawing's region area in panels 2..N colored within
+    CIEDE2000 < 5 of the truth, with ``colorize_series`` (reference: panel 1's ground
+    truth) and with every panel colored on its own; ms per panel of the matching."""
+    if n_panels < 2:
+        raise InvalidInputError(f"a series needs at least 2 panels, got {n_panels}")
+    if len(drawings) < 2:
+        raise InvalidInputError("the series eval needs at least 2 drawings")
+    from .series import reference_colors
+    fam = {}
+    work = [(f, k) for f in families for k in range(len(drawings))]
+    if progress:
+        from tqdm import tqdm
+        work = tqdm(work, desc="eval --series", unit="series")
+    acc = {f: {"series": [0, 0], "independent": [0, 0], "ms": [], "matched": [0, 0]}
+           for f in families}
+    for f, k in work:
+        rng = np.random.default_rng([seed, SERIES_FAMILIES.index(f), k])
+        other = drawings[(k + 1 + int(rng.integers(len(drawings) - 1))) % len(drawings)]
+        panels = make_series(drawings[k], other, f, size, n_panels, rng)
+        s0 = seed + k * n_panels
+        t0 = time.perf_counter()
+        reference_colors(panels[0]["color"])
+        t_ref = time.perf_counter() - t0
+        res = pipe.colorize_series([p["line"] for p in panels[1:]],
+                                   reference=panels[0]["color"], seed=s0,
+                                   extract_outline=False)
+        a = acc[f]
+        for i, (p, r) in enumerate(zip(panels[1:], res)):
+            c, t = series_correct_area(r.image, p)
+            a["series"][0] += c
+            a["series"][1] += t
+            ind = pipe(p["line"], seed=s0 + i, extract_outline=False)
+            c, t = series_correct_area(ind.image, p)
+            a["independent"][0] += c
+            a["independent"][1] += t
+            a["ms"].append(1000 * (r.extras["timings"]["series"] + t_ref / len(res)))
+    for f in families:
+        a = acc[f]
+        fam[f] = {
+            "series_correct_share": a["series"][0] / a["series"][1] if a["series"][1] else None,
+            "independent_correct_share": (a["independent"][0] / a["independent"][1]
+                                          if a["independent"][1] else None),
+            "drawing_area": a["series"][1],
+            "ms_per_panel_matching": _mean(a["ms"]),
+        }
+    targets = {"translate_scale": 0.95, "rotate_occlude": 0.80}
+    return {
+        "series": len(drawings), "panels_per_series": n_panels, "size": size, "seed": seed,
+        "threshold_ciede2000": 5.0, "families": fam, "backend": pipe.backend.name,
+        "targets": {f"{f}_at_least_{t}": (None if fam.get(f, {}).get("series_correct_share")
+                                          is None else bool(fam[f]["series_correct_share"] >= t))
+                    for f, t in targets.items() if f in fam},
+    }
+
+
+def format_series_table(r: dict) -> str:
+    lines = [f"fastcolor eval --series: {r['series']} series of {r['panels_per_series']} "
+             f"panels ({r['size']} px), backend {r['backend']}, seed {r['seed']}",
+             "share of the drawing's region area in panels 2..N within CIEDE2000 < 5",
+             f"  {'family':18s} {'series':>8s} {'independent':>12s} {'ms/panel':>9s}"]
+    for f, v in r["families"].items():
+        lines.append(f"  {f:18s} {_fmt(v['series_correct_share']):>8s} "
+                     f"{_fmt(v['independent_correct_share']):>12s} "
+                     f"{_fmt(v['ms_per_panel_matching'], 2):>9s}")
+    lines.append("targets            " + ", ".join(f"{k}: {v}" for k, v in r["targets"].items()))
+    return "\n".join(lines)
+
+
+def run_series_eval(weights=None, data=None, split: str = "val", limit: int | None = None,
+                    backend: str = "auto", seed: int = 0, n_panels: int = 4,
+                    progress: bool = False) -> dict:
+    """``fastcolor eval --series``: one series per drawing of the cache's split."""
+    from .data.cache import load_split
+    from .pipeline import Pipeline
+    if data is None:
+        raise InvalidInputError("--series needs --data DIR (a fastcolor data cache)")
+    panels = load_split(data, split)
+    drawings = series_drawings(panels, limit if limit is not None else 20)
+    pipe = Pipeline.from_pretrained(weights, backend=backend)
+    result = evaluate_series(pipe, drawings, panels.size, n_panels, seed, progress=progress)
+    result["weights_sha256"] = pipe.weights_sha256
+    result["source"], result["split"] = str(data), split
+    return result

@@ -271,3 +271,40 @@ def test_colorize_size_and_many_files(setup, tmp_path, capsys):
     rc = main(["colorize", str(src / "a.png"), "-o", str(tmp_path / "x.png"), "--weights",
                str(weights), "--size", "0"])
     assert rc == 2
+
+
+def test_make_series_families():
+    from fastcolor.evaluate import SERIES_FAMILIES, Drawing, make_series
+    line = np.full((20, 30), 255, np.uint8)
+    line[[0, -1]] = 0
+    line[:, [0, 15, -1]] = 0
+    color = np.zeros((20, 30, 3), np.uint8)
+    color[:, :15], color[:, 15:] = (200, 30, 30), (30, 30, 200)
+    color[line == 0] = 0
+    d = Drawing(line, color, np.ones((20, 30), bool))
+    for f in SERIES_FAMILIES:
+        panels = make_series(d, d, f, 96, 3, np.random.default_rng(0))
+        assert len(panels) == 3
+        for p in panels:
+            assert p["line"].shape == (96, 96) and p["color"].shape == (96, 96, 3)
+            assert p["drawing"].any() and (p["line"][p["drawing"]] == 255).all()
+            assert (p["color"][p["line"] == 0] == 0).all()
+    with pytest.raises(Exception):
+        make_series(d, d, "shear", 96, 3, np.random.default_rng(0))
+
+
+def test_eval_series_command(setup, capsys):
+    cache, weights = setup
+    rc = main(["eval", "--series", "--weights", str(weights), "--data", str(cache), "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "eval --series" in out
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["series"] == 3 and r["split"] == "val" and r["panels_per_series"] == 4
+    assert set(r["families"]) == {"translate_scale", "rotate", "rotate_occlude"}
+    for v in r["families"].values():
+        assert set(v) >= {"series_correct_share", "independent_correct_share",
+                          "ms_per_panel_matching", "drawing_area"}
+        assert v["drawing_area"] > 0 and v["ms_per_panel_matching"] > 0
+        # the reference's colors carried over beat the (random) model on its own
+        assert v["series_correct_share"] > v["independent_correct_share"]
+    assert "translate_scale_at_least_0.95" in r["targets"]
