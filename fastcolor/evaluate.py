@@ -527,13 +527,26 @@ class Drawing:
 
 
 def panel_drawing(line: np.ndarray, color: np.ndarray, background: np.ndarray) -> Drawing | None:
-    """The largest connected non-background part of a panel, cropped to its box (the
-    rest of the box white paper); None when the panel has none."""
-    fg = (~background).astype(np.uint8)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    """The largest connected non-background part of a panel inside its frame (the rows
+    and columns at the edges that are not background at all: the panel border) and not
+    cut by it, cropped to its box (the rest of the box white paper); None when the
+    panel has none."""
+    fg = ~background
+    H, W = fg.shape
+    top = int(np.argmin(fg.all(1))) if not fg.all() else H
+    bottom = int(np.argmin(fg.all(1)[::-1]))
+    left, right = int(np.argmin(fg.all(0))), int(np.argmin(fg.all(0)[::-1]))
+    inner = np.zeros_like(fg)
+    inner[top:H - bottom, left:W - right] = True
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((fg & inner).astype(np.uint8),
+                                                        connectivity=8)
     if n < 2:
         return None
-    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x0, y0, x1, y1 = stats[1:, 0], stats[1:, 1], stats[1:, 0] + stats[1:, 2], \
+        stats[1:, 1] + stats[1:, 3]
+    cut = (x0 <= left) | (y0 <= top) | (x1 >= W - right) | (y1 >= H - bottom)
+    score = stats[1:, cv2.CC_STAT_AREA] * np.where(cut, 1, 1 << 20)
+    k = 1 + int(np.argmax(score))
     x, y, w, h = (int(v) for v in stats[k, :4])
     if w < 4 or h < 4:
         return None
@@ -547,7 +560,8 @@ def _place(canvas_line, canvas_color, canvas_mask, d: Drawing, M: np.ndarray) ->
     """Warp drawing ``d`` by ``M`` (2 x 3) onto the canvases (in place); its mask."""
     H, W = canvas_line.shape
     mask = cv2.warpAffine(d.mask.astype(np.uint8), M, (W, H), flags=cv2.INTER_NEAREST) > 0
-    ink = cv2.warpAffine(255 - d.line, M, (W, H), flags=cv2.INTER_LINEAR) >= 128
+    # coverage >= 1/4: a thin line drawn smaller stays closed (>= 1/2 breaks it up)
+    ink = cv2.warpAffine(255 - d.line, M, (W, H), flags=cv2.INTER_LINEAR) >= 64
     col = cv2.warpAffine(d.color, M, (W, H), flags=cv2.INTER_NEAREST)
     canvas_color[mask] = col[mask]
     canvas_line[mask] = 255
@@ -631,11 +645,12 @@ def series_correct_area(image: np.ndarray, panel: dict, threshold: float = 5.0):
 
 
 def series_drawings(panels, limit: int | None = None) -> list[Drawing]:
-    """One drawing per panel of a ``PanelSet`` (panels without one skipped)."""
+    """One drawing per panel of a ``PanelSet`` (panels without one, or only one smaller
+    than a quarter of the panel, skipped)."""
     out = []
     for i in range(len(panels)):
         d = panel_drawing(panels.line[i], panels.color[i], panels.background[i])
-        if d is not None:
+        if d is not None and max(d.mask.shape) >= panels.size / 4:
             out.append(d)
         if limit is not None and len(out) >= limit:
             break

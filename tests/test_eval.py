@@ -299,7 +299,7 @@ def test_eval_series_command(setup, capsys):
     out = capsys.readouterr().out
     assert rc == 0 and "eval --series" in out
     r = json.loads(out.strip().splitlines()[-1])
-    assert r["series"] == 3 and r["split"] == "val" and r["panels_per_series"] == 4
+    assert r["series"] >= 2 and r["split"] == "val" and r["panels_per_series"] == 4
     assert set(r["families"]) == {"translate_scale", "rotate", "rotate_occlude"}
     for v in r["families"].values():
         assert set(v) >= {"series_correct_share", "independent_correct_share",
