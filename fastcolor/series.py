@@ -36,6 +36,7 @@ from .errors import InvalidInputError
 __all__ = ["PageRegions", "describe", "match_regions", "reference_colors", "series_hints"]
 
 MIN_AREA = 8            # regions smaller than this are never matched (too few pixels)
+GROUP_REACH = 0.03      # regions this close (share of the shorter side) are one component
 
 
 @dataclass
@@ -110,6 +111,14 @@ def describe(labels) -> PageRegions:
     a, b = a[inner], b[inner]
     graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
+    if GROUP_REACH > 0:        # parts of one drawing apart by a little paper: one group
+        r = max(2, round(GROUP_REACH * min(H, W)))
+        near = cv2.dilate((~border)[labels].astype(np.uint8),
+                          cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        _, grp = cv2.connectedComponents(near, connectivity=8)
+        g = np.zeros(n, np.int64)
+        g[flat] = grp.ravel()              # any pixel's group: a region lies in one
+        comp = g
     comp = np.where(border, -1, comp)
     ids, comp = np.unique(comp, return_inverse=True)
     comp = comp - (1 if len(ids) and ids[0] == -1 else 0)
@@ -219,14 +228,60 @@ def _transform(ref: PageRegions, page: PageRegions, match: np.ndarray, comp: int
     fit = (dist < tol) & (size < 0.7) & same_comp                       # (h, n_r, n_t)
     score = (fit.any(1) * page.area[mine][None]).sum(1)
     best = int(np.argmax(score))
+    if fit[best].any(0).sum() < 3 and score[best] < 0.5 * page.area[mine].sum():
+        # few whole regions agree (an occluder cuts them): the hypothesis under which
+        # the component's pixels fall on single reference regions most consistently
+        top_h = np.argsort(-score, kind="stable")[:OVERLAP_HYPOTHESES]
+        purity = _overlap_purity(ref, page, mine, R[top_h], t[top_h],
+                                 ref.component[pa[i[top_h]]])
+        k = int(np.argmax(purity))
+        if purity[k] < MIN_PURITY:
+            return None
+        best = int(top_h[k])
     hit = fit[best]
-    if hit.any(0).sum() < 3 and score[best] < 0.5 * page.area[mine].sum():
-        return None
     ia = np.argmax(np.where(hit, -dist[best], -np.inf), axis=0)         # per page region
     cols = np.flatnonzero(hit.any(0))
     M = _similarity(ref.centroid[cand_r[ia[cols]]], page.centroid[mine[cols]]) \
         if len(cols) >= 2 else np.hstack([R[best], t[best][:, None]])
     return int(ref.component[pa[i[best]]]), M
+
+
+OVERLAP_HYPOTHESES = 48  # _transform: hypotheses checked pixel by pixel when few regions agree
+MIN_PURITY = 0.4         # ... and the share of sampled pixels that must agree
+
+
+def _overlap_purity(ref: PageRegions, page: PageRegions, mine: np.ndarray, R: np.ndarray,
+                    t: np.ndarray, src_comp: np.ndarray, samples: int = 600) -> np.ndarray:
+    """Per hypothesis ``(R (h, 2, 2), t (h, 2))``: the share of (up to ``samples``)
+    pixels of the page regions ``mine`` that, mapped back into the reference, land in
+    the reference region most of their own region's pixels land in (a region of
+    ``src_comp``, the hypothesis' component, of at least ``MIN_AREA``)."""
+    inside = np.zeros(len(page.area), bool)
+    inside[mine] = True
+    ys, xs = np.nonzero(inside[page.labels])
+    if not len(xs):
+        return np.zeros(len(R))
+    step = max(1, len(xs) // samples)
+    ys, xs = ys[::step], xs[::step]
+    pl = page.labels[ys, xs].astype(np.int64)
+    pts = np.stack([xs, ys], 1).astype(np.float64)
+    inv = np.linalg.inv(R)                                             # (h, 2, 2)
+    q = np.einsum("hij,hnj->hni", inv, pts[None] - t[:, None])         # (h, n, 2)
+    qx, qy = np.rint(q[..., 0]).astype(np.int64), np.rint(q[..., 1]).astype(np.int64)
+    H, W = ref.labels.shape
+    ok = (qx >= 0) & (qx < W) & (qy >= 0) & (qy < H)
+    rl = ref.labels[np.clip(qy, 0, H - 1), np.clip(qx, 0, W - 1)].astype(np.int64)
+    ok &= (ref.component[rl] == src_comp[:, None]) & (ref.area[rl] >= MIN_AREA)
+    n_ref = len(ref.area)
+    out = np.zeros(len(R))
+    for h in range(len(R)):
+        if not ok[h].any():
+            continue
+        keys, counts = np.unique(pl[ok[h]] * n_ref + rl[h][ok[h]], return_counts=True)
+        best = np.zeros(len(page.area))
+        np.maximum.at(best, keys // n_ref, counts)
+        out[h] = best.sum() / len(pl)
+    return out
 
 
 def match_regions(ref_labels, labels, *, max_cost: float = 1.5,
