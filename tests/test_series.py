@@ -273,3 +273,34 @@ def test_reference_colors_inked_lines_and_dark_fills():
     assert tuple(colors[navy]) == (20, 20, 90) and tuple(colors[yellow]) == (230, 200, 40)
     # the yellow region keeps (nearly) its size: lines are not doubled by edges
     assert (labels == yellow).sum() >= 18 * 14
+
+
+def test_heavily_occluded_turned_figure(ref):
+    """An occluder cutting most regions of a turned, smaller figure: few whole regions
+    agree, the pixels that stay visible still find their regions."""
+    ref_labels, ref_seeds = ref
+    M = similarity(0.8, 15, 150, 150)
+    canvas = page(M)
+    cx, cy = (int(v) for v in np.rint(_poly([(30, 15)], M)[0]))
+    cv2.ellipse(canvas, (cx, cy), (16, 42), 10, 0, 360, 255, -1)
+    cv2.ellipse(canvas, (cx, cy), (16, 42), 10, 0, 360, 0, 2)
+    labels = find_regions(canvas)
+    match = match_regions(ref_labels, labels)
+    seeds = seed_labels(labels, M)
+    for region in ("hat", "left_eye", "body_left"):
+        assert match[seeds[region]] == ref_seeds[region], region
+    # the occluder's inside has no counterpart
+    assert match[labels[cy, cx]] == -1
+
+
+def test_parts_apart_are_one_component():
+    """Two parts of a drawing that only the page background separates are one
+    component (GROUP_REACH); drawings far apart are not."""
+    canvas = np.full((200, 200), 255, np.uint8)
+    cv2.rectangle(canvas, (40, 40), (80, 80), 0, 2)
+    cv2.rectangle(canvas, (84, 40), (120, 80), 0, 2)        # 4 px apart: the same drawing
+    cv2.rectangle(canvas, (150, 150), (180, 180), 0, 2)     # far: another
+    d = describe(find_regions(canvas))
+    labels = d.labels
+    a, b, c = labels[60, 60], labels[60, 100], labels[165, 165]
+    assert d.component[a] == d.component[b] != d.component[c]
