@@ -42,3 +42,21 @@ def generation_inputs(net, batch, h, w, dtype=torch.float64, seed=0):
     cond = torch.randn(batch, net.config.cond_channels, h, w, generator=g, dtype=torch.float64)
     noise = sample_noise(batch, net.config.mixtures, h, w, generator=g)
     return cond.to(dtype), noise.to(dtype)
+
+
+def pipe_with_detector_bias(bias: float):
+    """A tiny untrained pipeline whose detector outputs the logit ``bias`` everywhere (its
+    last layer's weights zeroed): +20 -> every pixel is background, -20 -> none is."""
+    from fastcolor import Pipeline
+    p = Pipeline.random(FastcolorConfig.tiny(), seed=0)
+    last = p.model.detector.unet.up[-1][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(bias)
+    return p
+
+
+@pytest.fixture(scope="module")
+def all_background():
+    """A tiny pipeline whose detector calls every pixel background."""
+    return pipe_with_detector_bias(20.0)

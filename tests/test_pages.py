@@ -7,7 +7,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from fastcolor import FastcolorConfig, Pipeline
 
@@ -17,16 +16,6 @@ AA = cv2.LINE_AA
 @pytest.fixture(scope="module")
 def pipe():
     return Pipeline.random(FastcolorConfig.tiny(), seed=0)
-
-
-@pytest.fixture(scope="module")
-def all_background():
-    p = Pipeline.random(FastcolorConfig.tiny(), seed=0)
-    last = p.model.detector.unet.up[-1][-1]
-    with torch.no_grad():
-        last.weight.zero_()
-        last.bias.fill_(20.0)
-    return p
 
 
 def panel_art(size: int, k: int) -> np.ndarray:

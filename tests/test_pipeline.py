@@ -22,6 +22,8 @@ from fastcolor.imageio import MAX_IMAGE_PIXELS
 from fastcolor.outline import extract
 from fastcolor.pipeline import ColorizeResult, Hints, parse_color
 
+from conftest import pipe_with_detector_bias
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HOUSE = EXAMPLES / "panel_house.png"
 FACES = EXAMPLES / "panel_faces.png"
@@ -37,26 +39,14 @@ def pipe() -> Pipeline:
     return Pipeline.random(FastcolorConfig.tiny(), seed=0)
 
 
-def _pipe_with_detector_bias(bias: float) -> Pipeline:
-    """A tiny pipeline whose detector outputs the logit ``bias`` everywhere (its last
-    layer's weights zeroed): +20 -> every pixel is background, -20 -> none is."""
-    p = Pipeline.random(FastcolorConfig.tiny(), seed=0)
-    last = p.model.detector.unet.up[-1][-1]
-    assert isinstance(last, torch.nn.ConvTranspose2d) and last.out_channels == 1
-    with torch.no_grad():
-        last.weight.zero_()
-        last.bias.fill_(bias)
-    return p
-
-
 @pytest.fixture(scope="module")
 def all_background_pipe() -> Pipeline:
-    return _pipe_with_detector_bias(20.0)
+    return pipe_with_detector_bias(20.0)
 
 
 @pytest.fixture(scope="module")
 def no_background_pipe() -> Pipeline:
-    return _pipe_with_detector_bias(-20.0)
+    return pipe_with_detector_bias(-20.0)
 
 
 def line_drawing(h: int = 60, w: int = 80) -> np.ndarray:

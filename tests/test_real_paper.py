@@ -7,7 +7,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from fastcolor import FastcolorConfig, Pipeline
 
@@ -26,17 +25,6 @@ def scan(img, paper=222, noise=7.0, jpeg=55):
     rgb = np.clip(rgb + rng.normal(0, noise, rgb.shape), 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-
-
-@pytest.fixture(scope="module")
-def all_background():
-    """A tiny pipeline whose detector calls every pixel background."""
-    p = Pipeline.random(FastcolorConfig.tiny(), seed=0)
-    last = p.model.detector.unet.up[-1][-1]
-    with torch.no_grad():
-        last.weight.zero_()
-        last.bias.fill_(20.0)
-    return p
 
 
 def clean_paper(img):
