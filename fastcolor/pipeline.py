@@ -149,7 +149,8 @@ class Page:
     tiles: the model inputs, panel by panel (a panel far from square is cut into
     overlapping tiles); regions: int32 ``(H, W)`` flat regions (None when not needed);
     region_ink: bool ``(H, W)``, the ink the regions were cut by; strokes: uint8 RGBA
-    ``(H, W, 4)`` page-sized hint strokes, or None; info: how the outline was made
+    ``(H, W, 4)`` page-sized hint strokes, or None; hinted: the regions they touch and
+    their colors (``fastcolor.flats.hint_region_colors``), or None; info: how the outline was made
     (``fastcolor.outline.extract_with_info``); timings: seconds per step so far."""
 
     gray: np.ndarray
@@ -158,6 +159,7 @@ class Page:
     regions: np.ndarray | None = None
     region_ink: np.ndarray | None = None
     strokes: np.ndarray | None = None
+    hinted: tuple | None = None
     info: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
 
@@ -377,22 +379,30 @@ class Pipeline:
     def _hinted_regions_layer(page: Page) -> np.ndarray:
         """RGBA ``(H, W, 4)``: the regions the strokes touch filled with their color,
         transparent elsewhere."""
-        regions, colors = hint_region_colors(page.regions, page.strokes)
+        regions, colors = page.hinted
         layer = np.zeros((int(page.regions.max()) + 1, 4), np.uint8)
         layer[regions, :3] = colors
         layer[regions, 3] = 255
         return layer[page.regions]
 
-    def _page_strokes(self, hints, shape) -> np.ndarray | None:
-        """A page-sized RGBA stroke layer from ``hints`` (None for ``Hints`` / None)."""
-        if hints is None or isinstance(hints, Hints):
-            return None
+    @staticmethod
+    def _load_strokes(hints) -> np.ndarray:
+        """The hint image (path, PIL or array), once per call: RGBA uint8 ``(h, w, 4)``."""
         arr = load_image(hints)
         if arr.ndim != 3 or arr.shape[2] != 4:
             raise InvalidInputError("a hint image must be RGBA: opaque pixels are the hints")
         if arr.dtype != np.uint8:
             scale = 65535.0 if arr.dtype == np.uint16 else 1.0
             arr = to_uint8(arr.astype(np.float32) / np.float32(scale))
+        return arr
+
+    @staticmethod
+    def _page_strokes(hints, shape) -> np.ndarray | None:
+        """The stroke layer (from :meth:`_load_strokes`) at the page's size (None for
+        ``Hints`` / None)."""
+        if hints is None or isinstance(hints, Hints):
+            return None
+        arr = hints
         H, W = shape
         h, w = arr.shape[:2]
         if (h, w) != (H, W):
@@ -475,6 +485,8 @@ class Pipeline:
         bg_rgb = None if background is None else parse_color(background)
         if isinstance(hints, Hints):
             hints.validate(self.config.lowres_size)
+        elif hints is not None:
+            hints = self._load_strokes(hints)           # read once for every page
         lock = None
         if palette is not None:
             from .palette import parse_palette
@@ -513,7 +525,7 @@ class Pipeline:
             part = slice(n * T, (n + 1) * T)
             with _timed(clock, "compose"):
                 fields = self._panel_fields(page, polished[part], prob[part, 0])
-            bg_color = self._background_color(bg, mask[part], page, n)
+            bg_color = self._background_color(bg, mask[part], n)
             if flats:
                 with _timed(clock, "flats"):
                     palette, is_bg = self._flats(page, fields, bg_color,            # 6
@@ -568,6 +580,8 @@ class Pipeline:
                 page.region_ink = find_ink(gray, threshold)
                 page.regions = find_regions(gray, gap=gap, min_area=min_area,
                                             threshold=threshold)
+        if page.strokes is not None:
+            page.hinted = hint_region_colors(page.regions, page.strokes)
         return page
 
     def _condition_input(self, page: Page, samples: int) -> torch.Tensor:
@@ -647,7 +661,7 @@ class Pipeline:
         return inside.repeat(samples, 1, 1, 1).to(self.device)
 
     @staticmethod
-    def _background_color(bg, mask, page, n: int):
+    def _background_color(bg, mask, n: int):
         if bg is None or not bool(mask.any()):
             return None
         return tuple(int(v) for v in torch.round((bg[n] + 1) * 127.5).tolist())
@@ -714,8 +728,8 @@ class Pipeline:
             from .palette import snap_to_palette
             snap = colored & ~is_bg
             palette[snap] = snap_to_palette(palette[snap], lock)
-        if page.strokes is not None:
-            hinted, hint_colors = hint_region_colors(page.regions, page.strokes)
+        if page.hinted is not None:
+            hinted, hint_colors = page.hinted
             palette[hinted] = hint_colors
             is_bg[hinted] = False
         return palette, is_bg

@@ -28,11 +28,11 @@ def _stride(height: int, width: int) -> int:
 def region_samples(labels: np.ndarray, ink: np.ndarray, pieces: list):
     """Sample model-size fields at page pixels of every region.
 
-    pieces: ``[(box, fields), ...]``: a box of the page (``top, left, height, width``;
-    ``fastcolor.panels.Box``) and fields over it (each float32 ``(h, w)`` or
-    ``(h, w, C)`` at any size); boxes do not overlap. Pixels on a grid of at most
-    ``MAX_SAMPLES`` points are sampled (paper pixels, where a region has any on the
-    grid), plus the first pixel (paper first) of every region the grid misses.
+    pieces: ``[(box, fields), ...]``: a ``fastcolor.panels.Box`` of the page and fields
+    over it (each float32 ``(h, w)`` or ``(h, w, C)`` at any size); boxes do not
+    overlap. Pixels on a grid of at most ``MAX_SAMPLES`` points are sampled (paper
+    pixels, where a region has any on the grid), plus the first pixel (paper first) of
+    every region the grid misses.
 
     Returns ``(regions, values, inside)``: int64 ``(M,)`` the region of each sample, per
     field its bilinear values ``(M, ...)`` (zeros outside every box), bool ``(M,)``
@@ -62,8 +62,7 @@ def region_samples(labels: np.ndarray, ink: np.ndarray, pieces: list):
     inside = np.zeros(len(lab), bool)
     values = None
     for box, fields in pieces:
-        top, left, bh, bw = (box.top, box.left, box.height, box.width) \
-            if hasattr(box, "top") else box
+        top, left, bh, bw = box.top, box.left, box.height, box.width
         sel = np.flatnonzero((py >= top) & (py < top + bh) & (px >= left) & (px < left + bw))
         if values is None:
             values = [np.zeros((len(lab),) + f.shape[2:], np.float32) for f in fields]
