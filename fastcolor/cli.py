@@ -453,6 +453,7 @@ def cmd_train(args) -> int:
         checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
         real_samples=args.real_samples, real_fraction=args.real_fraction,
         real_temperature=args.real_temperature, real_samples_from=args.real_samples_from,
+        patience=args.patience, lr_cuts=args.lr_cuts,
         command="fastcolor " + " ".join(sys.argv[1:]) if sys.argv else None)
     summary = train(opts)
     for stage, s in summary["stages"].items():
@@ -805,6 +806,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--train-limit", type=int, default=None, help="use the first N train panels")
     t.add_argument("--val-limit", type=int, default=None,
                    help="validate on the first N validation panels")
+    t.add_argument("--patience", type=int, default=1,
+                   help="epochs without a better validation loss before the learning rate "
+                        "is halved (default 1); the weight file always holds each stage's "
+                        "best epoch")
+    t.add_argument("--lr-cuts", type=int, default=3,
+                   help="learning-rate cuts without a better epoch before a stage stops "
+                        "early (default 3)")
     t.add_argument("--checkpoint-minutes", type=float, default=10.0,
                    help="also checkpoint every this many minutes (default 10)")
     t.add_argument("--real-samples", type=int, default=0, metavar="N",

@@ -367,3 +367,47 @@ def test_train_command_real_samples(cache, lowres_run, tmp_path, capsys):
                "--real-samples-from", str(lowres_run / "weights.safetensors")])
     out = capsys.readouterr().out
     assert rc == 0 and "real samples: 3 train samples" in out and "real_iou" in out
+
+
+# ---- best epoch and plateau ---------------------------------------------------------------
+
+def test_weights_keep_the_best_epoch_and_plateaus_cut_the_lr(cache, tmp_path, monkeypatch):
+    """Scripted validation losses: the weight file is written only on a better epoch, the
+    learning rate halves after each epoch without one, and after ``lr_cuts`` cuts and one
+    more bad epoch the stage stops; a resumed run keeps the best loss and the counters."""
+    from fastcolor.train import trainer as tr
+    script = iter([5.0, 4.0, 4.5, 4.6, 3.0, 3.5, 3.6, 3.7, 3.8])
+    monkeypatch.setattr(tr.StageTrainer, "validate", lambda self: {"val_loss": next(script)})
+    writes = []
+    real_write = tr.Run.write_weights
+
+    def counting_write(self, model, stage, steps=None):
+        writes.append(steps)
+        return real_write(self, model, stage, steps)
+
+    monkeypatch.setattr(tr.Run, "write_weights", counting_write)
+    opts = options(cache, tmp_path, "detector", steps=None, lr_cuts=2)
+    opts.max_steps, opts.batch_size = {}, {"detector": 8}      # one step an epoch
+    opts.epochs, opts.lr = {"detector": 5}, {"detector": 1e-3}
+    s = train(opts)["stages"]["detector"]
+    # epochs 1..5: 5.0 best, 4.0 best, 4.5 cut, 4.6 cut, 3.0 best
+    assert writes == [1, 2, 5]
+    assert s["best_val_loss"] == 3.0 and s["best_epoch"] == 5
+    assert s["lr_final"] == pytest.approx(2.5e-4)
+    log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["improved"] for r in log] == [True, True, False, False, True]
+    assert [r["lr"] for r in log] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4, 2.5e-4])
+    # resumed with more epochs: 3.5 cut, 3.6 cut, 3.7 -> two cuts and a bad epoch: stop
+    opts.epochs, opts.resume = {"detector": 20}, True
+    s = train(opts)["stages"]["detector"]
+    assert s["stopped_by"] == "plateau" and s["epochs_done"] == 8 and writes == [1, 2, 5]
+    assert s["best_val_loss"] == 3.0 and s["lr_final"] == pytest.approx(6.25e-5)
+    ck = torch.load(tmp_path / "checkpoint-detector.pt", weights_only=False)
+    _, tensors, _ = load_weights(tmp_path / "weights.safetensors")
+    assert any(not torch.equal(tensors[f"detector.{k}"], v) for k, v in ck["module"].items())
+
+
+def test_plateau_options_are_checked(cache, tmp_path):
+    for bad in (dict(patience=0), dict(lr_cuts=-1), dict(lr_factor=1.0), dict(patience=1.5)):
+        with pytest.raises(InvalidInputError, match="patience"):
+            train(options(cache, tmp_path, "detector", **bad))

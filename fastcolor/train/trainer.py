@@ -15,7 +15,9 @@ its own optimizer, and write their tensors into one weight file, ``RUN_DIR/weigh
   from it exactly where it stopped;
 - ``log.jsonl``: one line per epoch (train and validation losses, seconds);
 - ``summary.json``: per stage the final losses, steps, epochs, seconds per step;
-- ``weights.safetensors``: updated after every epoch and at the end of each stage; its
+- ``weights.safetensors``: each stage's *best* epoch by validation loss (written when an
+  epoch, or the partial epoch a budget stops, beats the best so far; a worse epoch never
+  overwrites it); its
   ``fastcolor_training`` metadata (``fastcolor.weights.read_training``) records what it
   was trained from: ``data_fingerprint`` (``data.cache.fingerprint``, the sha256 of the
   cache's ``index.json``), ``data``, ``init_sha256`` (the ``--init`` weights' sha256,
@@ -26,6 +28,13 @@ its own optimizer, and write their tensors into one weight file, ``RUN_DIR/weigh
   low-res weights, else ``--real-samples-from`` / ``--init``, cached, resumable and
   shared by the two stages; validation then also reports ``val_real_*`` figures on
   samples of the validation panels).
+
+Learning rate: on a plateau it is cut (``lr_factor``, default 0.5) after ``patience``
+epochs (default 1) whose validation loss does not beat the best by ``min_delta``; after
+``lr_cuts`` cuts (default 3) with still no better epoch the stage stops ("train until
+validation stops improving"). The best loss, the epochs without improvement and the cuts
+are in the checkpoint, so a resumed run keeps them; ``log.jsonl`` records ``lr``,
+``best_val_loss`` and ``improved`` per epoch.
 
 Seeds are fixed: model init from ``seed``, the batch order, outline mode, mirroring and
 masks from a numpy generator seeded with ``(seed, stage)``, the noise of the inputs from
@@ -149,6 +158,10 @@ class TrainOptions:
     real_fraction: float = 0.75        # share of a batch's rows given a real sample
     real_temperature: float = 1.0
     real_samples_from: str | None = None
+    patience: int = 1                  # epochs without a better validation loss per lr cut
+    lr_factor: float = 0.5             # the cut
+    lr_cuts: int = 3                   # cuts without improvement before the stage stops
+    min_delta: float = 1e-3            # improvement smaller than this is no improvement
     progress: bool = True
     command: str | None = None
 
@@ -312,6 +325,10 @@ class StageTrainer:
         self.real_train: RealSamples | None = None
         self.real_val: RealSamples | None = None
         self.real_files: dict | None = None       # from the checkpoint being resumed
+        self.best_val: float | None = None        # best validation loss so far
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0                       # epochs since the best, since the last cut
+        self.cuts_since_best = 0
 
     # ---- real samples -----------------------------------------------------------------
     def attach_real_samples(self, provider) -> None:
@@ -357,6 +374,8 @@ class StageTrainer:
             "epoch_loss": [self.epoch_loss_sum, self.epoch_loss_n],
             "batch_size": self.batch_size, "lr": self.lr,
             "real_samples": self._real_state(),
+            "plateau": {"best_val": self.best_val, "best_epoch": self.best_epoch,
+                        "bad_epochs": self.bad_epochs, "cuts_since_best": self.cuts_since_best},
         }
 
     def save_checkpoint(self) -> None:
@@ -385,6 +404,11 @@ class StageTrainer:
         self.seconds = ck["seconds"]
         self.epoch_loss_sum, self.epoch_loss_n = ck["epoch_loss"]
         self.real_files = ck.get("real_samples")
+        plateau = ck.get("plateau")
+        if plateau:     # checkpoints from before best-keeping: the next epoch is the best
+            self.best_val, self.best_epoch = plateau["best_val"], plateau["best_epoch"]
+            self.bad_epochs = plateau["bad_epochs"]
+            self.cuts_since_best = plateau["cuts_since_best"]
 
     # ---- one step ---------------------------------------------------------------------
     def compute_loss(self, batch: dict, rng, gen, train: bool):
@@ -458,6 +482,44 @@ class StageTrainer:
         out.update({f"{prefix}_{k}": v / max(n, 1) for k, v in figs_sum.items()})
         return out
 
+    # ---- the plateau ------------------------------------------------------------------
+    @property
+    def current_lr(self) -> float:
+        return float(self.opt.param_groups[0]["lr"])
+
+    def note_validation(self, rec: dict) -> bool:
+        """Update the best loss and the plateau counters with an epoch's record; cut the
+        learning rate after ``patience`` epochs without improvement. True when this epoch
+        is the best so far (its weights are to be written)."""
+        o, val = self.opts, rec.get("val_loss")
+        improved = (val is None or self.best_val is None
+                    or val < self.best_val - o.min_delta)
+        if improved:
+            if val is not None:
+                self.best_val, self.best_epoch = float(val), rec["epoch"]
+            self.bad_epochs = self.cuts_since_best = 0
+        else:
+            self.bad_epochs += 1
+            if self.bad_epochs >= o.patience and self.cuts_since_best < o.lr_cuts:
+                for g in self.opt.param_groups:
+                    g["lr"] *= o.lr_factor
+                if self.disc_opt is not None:
+                    for g in self.disc_opt.param_groups:
+                        g["lr"] *= o.lr_factor
+                self.bad_epochs = 0
+                self.cuts_since_best += 1
+                _log(f"{self.stage}: no better validation loss for {o.patience} epoch(s) "
+                     f"(best {self.best_val:.4f} at epoch {self.best_epoch}); learning rate "
+                     f"cut to {self.current_lr:.3g}")
+        rec.update(improved=bool(improved), best_val_loss=self.best_val,
+                   lr=self.current_lr)
+        return bool(improved)
+
+    def plateaued(self) -> bool:
+        """``lr_cuts`` cuts and ``patience`` more epochs without a better validation loss."""
+        o = self.opts
+        return self.cuts_since_best >= o.lr_cuts and self.bad_epochs >= o.patience
+
     # ---- the loop -----------------------------------------------------------------
     def finished(self) -> bool:
         return self.epoch >= self.epochs or (self.max_steps is not None
@@ -472,14 +534,17 @@ class StageTrainer:
         rec.update(self.validate())
         steps = self.step - session_start_step
         rec["s_per_step"] = round(t_session / steps, 4) if steps else None
+        self.note_validation(rec)
         self.history.append(rec)
         _append_jsonl(self.run.dir / "log.jsonl", rec)
         val_extra = ", ".join(f"{k[4:]} {v:.4f}" for k, v in rec.items()
                               if k.startswith("val_") and k != "val_loss")
         train_loss = "-" if rec["train_loss"] is None else f"{rec['train_loss']:.4f}"
+        best = "" if rec["improved"] else f", best {rec['best_val_loss']:.4f}"
         _log(f"{self.stage} epoch {rec['epoch']}{' (partial)' if partial else ''}: step "
              f"{self.step}, train {train_loss}, val {rec['val_loss']:.4f}"
-             + (f" ({val_extra})" if val_extra else ""))
+             + (f" ({val_extra})" if val_extra else "")
+             + (" (best so far)" if rec["improved"] else best) + f"; lr {rec['lr']:.3g}")
         return rec
 
     def fit(self) -> dict:
@@ -492,6 +557,7 @@ class StageTrainer:
         t_train = 0.0
         last_ckpt = time.time()
         stopped_by = None
+        sha = None                      # of the weights file, when this session wrote it
         if self.finished():
             more = "--epochs" if self.epoch >= self.epochs else "--max-steps"
             _log(f"{self.stage}: already trained ({self.epoch} epochs, {self.step} steps); "
@@ -540,21 +606,27 @@ class StageTrainer:
                 bar.close()
             if stopped_by:
                 break
-            self.end_epoch_record(False, session_start_step, t_train)
+            rec = self.end_epoch_record(False, session_start_step, t_train)
             self.epoch += 1
             self.perm = None
             self.batch_in_epoch = 0
             self.save_checkpoint()
-            self.run.write_weights(self.model, self.stage, self.step)
+            if rec["improved"]:
+                sha = self.run.write_weights(self.model, self.stage, self.step)
             last_ckpt = time.time()
-        if stopped_by:
+            if self.plateaued() and not self.finished():
+                stopped_by = "plateau"
+                _log(f"{self.stage}: validation stopped improving (best {self.best_val:.4f} "
+                     f"at epoch {self.best_epoch}, {self.opts.lr_cuts} learning-rate cuts "
+                     f"since); the weights hold that epoch")
+                break
+        if stopped_by in ("budget", "max_steps"):
             _log(f"{self.stage}: stopped by {'the wall-clock budget' if stopped_by == 'budget' else '--max-steps'} "
                  f"at step {self.step} (epoch {self.epoch + 1}, batch {self.batch_in_epoch}/{per_epoch})")
-            self.end_epoch_record(True, session_start_step, t_train)
+            rec = self.end_epoch_record(True, session_start_step, t_train)
             self.save_checkpoint()
-            sha = self.run.write_weights(self.model, self.stage, self.step)
-        else:
-            sha = None
+            if rec["improved"]:
+                sha = self.run.write_weights(self.model, self.stage, self.step)
         steps = self.step - session_start_step
         last = self.history[-1] if self.history else {}
         summary = {
@@ -567,10 +639,16 @@ class StageTrainer:
             "s_per_step": round(t_train / steps, 4) if steps else None,
             "panels_train": n, "panels_val": len(self.val_data),
             "real_samples": self._real_state(),
+            "plateau": {"best_val": self.best_val, "best_epoch": self.best_epoch,
+                        "bad_epochs": self.bad_epochs, "cuts_since_best": self.cuts_since_best},
         }
-        if sha is None:
-            sha = self.run.write_weights(self.model, self.stage, self.step)
+        if sha is None:     # no better epoch this session: the file keeps the best one
+            sha = (load_weights(self.run.weights_path)[2] if self.best_val is not None
+                   and self.run.weights_path.is_file()
+                   else self.run.write_weights(self.model, self.stage, self.step))
         summary["weights_sha256"] = sha
+        summary["best_val_loss"], summary["best_epoch"] = self.best_val, self.best_epoch
+        summary["lr_final"] = self.current_lr
         return summary
 
 
@@ -625,6 +703,11 @@ def train(opts: TrainOptions) -> dict:
         raise InvalidInputError("--real-samples must be >= 0 and --real-fraction in [0, 1]")
     if opts.threads:
         torch.set_num_threads(opts.threads)
+    if (isinstance(opts.patience, bool) or not isinstance(opts.patience, int) or opts.patience < 1
+            or isinstance(opts.lr_cuts, bool) or not isinstance(opts.lr_cuts, int)
+            or opts.lr_cuts < 0 or not 0 < opts.lr_factor < 1):
+        raise InvalidInputError("--patience must be an integer >= 1, --lr-cuts an integer "
+                                ">= 0 and the lr factor in (0, 1)")
     if not 0 <= opts.extracted_fraction <= 1:
         raise InvalidInputError("--extracted-fraction must be in [0, 1]")
     check_stage_values(opts)
