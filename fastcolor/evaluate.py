@@ -33,6 +33,16 @@ low-res sample either way), and measured:
   mean color, and ``class_mean`` (the training panels' mean background color on
   background regions and mean foreground color on the others: the best a colorizer
   that knows only which regions are background could do with constants);
+- **detector**: background IoU of the page's background mask against the truth; the
+  share of the true background left in the polisher's colors (``background_missed``)
+  and the share of the figure painted as background (``figure_as_background``), both
+  over paper pixels;
+- **colorfulness** (Hasler and Suesstrunk 2003, ``sqrt(sd_rg^2 + sd_yb^2) + 0.3
+  sqrt(mu_rg^2 + mu_yb^2)`` over the paper pixels) of the output and of the ground
+  truth: a pale wash scores far below the truth;
+- **white frame**: of the outer 8 px band of paper whose true color is not white, the
+  share the output leaves white (>= 250 in every channel): 0 when the border is not
+  special;
 - **ink preserved**: the fraction of ink pixels (outline value 0) that stay black (0, 0,
   0) in the output: must be 1.0;
 - **time**: seconds per image (the run with the detector, after one warm-up run).
@@ -140,6 +150,29 @@ def chroma_spread(image: np.ndarray, mask: np.ndarray) -> dict | None:
     lab = rgb_to_lab(image[mask])
     sa, sb = float(lab[:, 1].std()), float(lab[:, 2].std())
     return {"std_a": sa, "std_b": sb, "spread": math.hypot(sa, sb)}
+
+
+def colorfulness(image: np.ndarray, mask: np.ndarray) -> float | None:
+    """Hasler-Suesstrunk colorfulness of ``image`` (H, W, 3) uint8 over ``mask``
+    (None when empty)."""
+    if not mask.any():
+        return None
+    px = image[mask].astype(np.float64)
+    rg = px[:, 0] - px[:, 1]
+    yb = 0.5 * (px[:, 0] + px[:, 1]) - px[:, 2]
+    return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
+
+
+def white_frame(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
+                width: int = 8) -> float | None:
+    """Of the outer ``width`` px band of ``paper`` whose ``truth`` color is not white, the
+    share ``image`` leaves white (>= 250 in every channel); None when there is none."""
+    band = np.zeros(paper.shape, bool)
+    band[:width], band[-width:], band[:, :width], band[:, -width:] = True, True, True, True
+    band &= paper & (truth < 245).any(axis=-1)
+    if not band.any():
+        return None
+    return float((image[band] >= 250).all(axis=-1).mean())
 
 
 def ink_preserved(image: np.ndarray, outline: np.ndarray) -> float | None:
@@ -326,7 +359,9 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
     spread = {"with_detector": [], "without_detector": [], "ground_truth": []}
     std_ab = {"with_detector": [], "without_detector": []}
     ink = {"with_detector": [], "without_detector": []}
-    times, iou = [], []
+    times, iou, missed, figure_bg = [], [], [], []
+    colorful = {"fastcolor": [], "ground_truth": []}
+    frame = {"fastcolor": [], "fastcolor_soft": []}
     flat = {m: [] for m in FLAT_SHARE_OF}
     it = items
     if progress:
@@ -390,6 +425,13 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         pred = det.background_mask
         union = (truth | pred).sum()
         iou.append(float((truth & pred).sum() / union) if union else None)
+        t_bg, t_fg = truth & paper, ~truth & paper
+        missed.append(float((t_bg & ~pred).sum() / t_bg.sum()) if t_bg.any() else None)
+        figure_bg.append(float((t_fg & pred).sum() / t_fg.sum()) if t_fg.any() else None)
+        colorful["fastcolor"].append(colorfulness(det.image, paper))
+        colorful["ground_truth"].append(colorfulness(item.color, paper))
+        for m in frame:
+            frame[m].append(white_frame(outputs[m], item.color, paper))
 
     bg_with, bg_without = _mean(spread["with_detector"]), _mean(spread["without_detector"])
     ciede = {m: _mean(per[m]["all"]) for m in METHODS}
@@ -420,6 +462,10 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
                                   if any(x is not None for x in v) else None)
                               for k, v in ink.items()},
         "detector_iou": _mean(iou),
+        "background_missed": _mean(missed),
+        "figure_as_background": _mean(figure_bg),
+        "colorfulness": {k: _mean(v) for k, v in colorful.items()},
+        "white_frame": {k: _mean(v) for k, v in frame.items()},
         "seconds_per_image": _mean(times),
         "seconds_per_image_median": float(np.median(times)) if times else None,
         "backend": pipe.backend.name,
@@ -474,7 +520,14 @@ def format_table(r: dict) -> str:
     lines += ["",
               f"ink preserved      with detector {_fmt(ink['with_detector'], 4)}, without "
               f"{_fmt(ink['without_detector'], 4)} (must be 1.0)",
-              f"detector IoU       {_fmt(r['detector_iou'])}",
+              f"detector IoU       {_fmt(r['detector_iou'])} (true background missed "
+              f"{_fmt(r.get('background_missed'))}, figure painted as background "
+              f"{_fmt(r.get('figure_as_background'))})",
+              f"colorfulness       fastcolor {_fmt(r.get('colorfulness', {}).get('fastcolor'), 1)}"
+              f", ground truth {_fmt(r.get('colorfulness', {}).get('ground_truth'), 1)}",
+              f"white frame        {_fmt(r.get('white_frame', {}).get('fastcolor'))} of the "
+              f"outer 8 px that should not be white (soft "
+              f"{_fmt(r.get('white_frame', {}).get('fastcolor_soft'))})",
               f"seconds per image  {_fmt(r['seconds_per_image'], 4)} (median "
               f"{_fmt(r['seconds_per_image_median'], 4)})",
               "targets            " + ", ".join(f"{k}: {v}" for k, v in r["targets"].items())]

@@ -10,9 +10,10 @@ from PIL import Image
 from fastcolor.cli import main
 from fastcolor.config import FastcolorConfig
 from fastcolor.data.build import build_dataset
-from fastcolor.evaluate import (METHODS, chroma_spread, ciede2000, estimate_background,
-                                evaluate, flat_share, folder_items, ink_preserved, lay_ink,
-                                region_color_error, rgb_to_lab)
+from fastcolor.evaluate import (METHODS, chroma_spread, ciede2000, colorfulness,
+                                estimate_background, evaluate, flat_share, folder_items,
+                                ink_preserved, lay_ink, region_color_error, rgb_to_lab,
+                                white_frame)
 from fastcolor.figure import COLUMNS, render_grid
 from fastcolor.pipeline import Pipeline
 
@@ -109,6 +110,27 @@ def test_ink_preserved_metric():
     assert (lay_ink(np.full((6, 6, 3), 200, np.uint8), outline)[2] == 0).all()
 
 
+def test_colorfulness_and_white_frame_metrics():
+    gray = np.full((20, 20, 3), 128, np.uint8)
+    mask = np.ones((20, 20), bool)
+    assert colorfulness(gray, mask) == 0.0
+    assert colorfulness(gray, np.zeros_like(mask)) is None
+    red = gray.copy()
+    red[..., 0] = 255                                       # rg = 127, yb = 63.5
+    assert colorfulness(red, mask) == pytest.approx(0.3 * np.hypot(127, 63.5))
+    pale = ((red.astype(int) + 255) // 2).astype(np.uint8)
+    assert colorfulness(pale, mask) < colorfulness(red, mask)
+    # a 3 px white frame around a red page whose truth is red everywhere
+    framed = red.copy()
+    framed[:3], framed[-3:], framed[:, :3], framed[:, -3:] = 255, 255, 255, 255
+    band = np.zeros((20, 20), bool)
+    band[:8], band[-8:], band[:, :8], band[:, -8:] = True, True, True, True
+    expect = ((framed[band] >= 250).all(-1)).mean()
+    assert white_frame(framed, red, mask) == pytest.approx(expect) and expect > 0.5
+    assert white_frame(red, red, mask) == 0.0
+    assert white_frame(framed, np.full_like(red, 255), mask) is None     # truth is white
+
+
 def test_flat_share_metric():
     outline = np.full((20, 40), 255, np.uint8)
     outline[:, 20] = 0                                   # two regions of 20 x 20 and 20 x 19
@@ -196,6 +218,9 @@ def test_evaluate_on_cache_items(setup):
     assert r["background_chroma_spread"]["ground_truth"] < 0.5
     assert r["targets"]["ink_preserved_is_1"]
     assert r["seconds_per_image"] > 0
+    assert 0 <= r["background_missed"] <= 1 and 0 <= r["figure_as_background"] <= 1
+    assert r["colorfulness"]["ground_truth"] > 0 and r["colorfulness"]["fastcolor"] >= 0
+    assert set(r["white_frame"]) == {"fastcolor", "fastcolor_soft"}
 
 
 def test_eval_command(setup, tmp_path, capsys):
