@@ -6,7 +6,7 @@
     fastcolor colorize IN... -o OUT [--format png|jpg|psd|ora] [--layers DIR]
                        [--overwrite | --skip-existing] [--weights W] [--seed N] [--samples N]
                        [--background R,G,B] [--hints HINTS.png] [--temperature T]
-                       [--no-detect-background] [--no-flats] [--gap PX] [--min-area PX]
+                       [--no-detect-background] [--no-flats] [--no-split] [--gap PX] [--min-area PX]
                        [--backend NAME] [--size MAX_SIDE]
     fastcolor info [--weights W]
     fastcolor data build --out DIR [--size S] [--panels N] [--val-panels M] [--seed N]
@@ -202,9 +202,9 @@ def cmd_colorize(args) -> int:
     it are skipped), so a rerun with ``--skip-existing`` gives what one run would;
     ``--seed-by path`` seeds each page from its path instead (``distributed.page_seed``,
     as ``--ray`` does)."""
-    if args.ray or args.ray_address or args.actors is not None:
+    if args.ray or args.ray_address or args.actors is not None or args.batch_size is not None:
         if not args.ray:
-            raise InvalidInputError("--ray-address and --actors go with --ray")
+            raise InvalidInputError("--ray-address, --actors and --batch-size go with --ray")
         from .distributed import cmd_colorize_ray
         return cmd_colorize_ray(args)
     inputs = _expand_inputs(args.inputs)
@@ -327,7 +327,8 @@ def _colorize_page(pipe, args, src: Path, dsts: list[Path], keep: set, *, seed: 
     result = pipe(image, seed=seed, samples=args.samples, hints=hints,
                   background=args.background, temperature=args.temperature,
                   detect_background=not args.no_detect_background, flats=not args.no_flats,
-                  gap=args.gap, min_area=args.min_area, panels=not args.no_panels)
+                  gap=args.gap, min_area=args.min_area, panels=not args.no_panels,
+                  split=not args.no_split)
     results = result if args.samples > 1 else [result]
     for res, dst, layer_dir in zip(results, dsts, layer_dirs):
         if dst not in keep:
@@ -357,7 +358,8 @@ def _colorize_series(args, inputs: list[Path], outputs: list[list[Path]], lock) 
     pipe = _pipeline(args)
     options = dict(background=args.background, temperature=args.temperature,
                    detect_background=not args.no_detect_background, gap=args.gap,
-                   min_area=args.min_area, panels=not args.no_panels)
+                   min_area=args.min_area, panels=not args.no_panels,
+                   split=not args.no_split)
     if lock is not None:
         options["palette"] = lock
     images = [str(src) if args.size is None else _fit_size(src, args.size) for src in inputs]
@@ -671,6 +673,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-flats", action="store_true",
                    help="keep the polished colors as they are (soft) instead of one flat "
                         "color per closed region of the line art")
+    c.add_argument("--no-split", action="store_true",
+                   help="keep every region as the lines cut it (default: a large region the "
+                        "background detector sees as part background, part figure, e.g. a "
+                        "figure whose outline does not close, is cut along its mask)")
     c.add_argument("--no-panels", action="store_true",
                    help="color the page as one panel (default: panel by panel, found by "
                         "their paper gutters; tall panels in overlapping tiles)")
@@ -709,6 +715,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: a local Ray on this machine, started for this run)")
     c.add_argument("--actors", type=int, default=None, metavar="N",
                    help="with --ray: actors in the pool (default: one per CPU)")
+    c.add_argument("--batch-size", default=None, metavar="N",
+                   help="with --ray: pages an actor colors per call (default 4; more "
+                        "spends less on Ray per page, fewer spreads the last pages "
+                        "better over the actors)")
     c.set_defaults(func=cmd_colorize)
 
     d = sub.add_parser("data", help="training data (OpenMoji, CC BY-SA 4.0)")

@@ -28,9 +28,10 @@ from .backends import resolve_backend
 from .config import FastcolorConfig
 from .dlmm import check_temperature, sample_noise
 from .errors import InvalidInputError
-from .flats import (compose, find_ink, find_regions, hint_region_colors, ink_threshold,
-                    paint_regions, region_colors, region_is_background)
+from .flats import (compose, default_min_area, find_ink, find_regions, hint_region_colors,
+                    ink_threshold, paint_regions, region_colors, region_is_background)
 from .flats.colors import region_samples
+from .flats.split import split_by_background
 from .imageio import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image, save_image, to_uint8
 from .models import FastcolorModel
 from .ops.dispatch import kernel_mode
@@ -150,7 +151,9 @@ class Page:
     overlapping tiles); regions: int32 ``(H, W)`` flat regions (None when not needed);
     region_ink: bool ``(H, W)``, the ink the regions were cut by; strokes: uint8 RGBA
     ``(H, W, 4)`` page-sized hint strokes, or None; hinted: the regions they touch and
-    their colors (``fastcolor.flats.hint_region_colors``), or None; info: how the outline was made
+    their colors (``fastcolor.flats.hint_region_colors``), or None; min_area: the
+    smallest region the flats keep (``find_regions``' own default when not given); info:
+    how the outline was made
     (``fastcolor.outline.extract_with_info``); timings: seconds per step so far."""
 
     gray: np.ndarray
@@ -160,6 +163,7 @@ class Page:
     region_ink: np.ndarray | None = None
     strokes: np.ndarray | None = None
     hinted: tuple | None = None
+    min_area: int = 16
     info: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
 
@@ -420,7 +424,7 @@ class Pipeline:
                  background=None, detect_background: bool = True, temperature: float = 1.0,
                  threshold: float = 0.5, extract_outline="auto", flats: bool = True,
                  gap: int | None = None, min_area: int | None = None, panels: bool = True,
-                 palette=None):
+                 palette=None, split: bool = True):
         """Color one page or a list of pages.
 
         images: a path, PIL image, numpy array (gray/RGB/RGBA, uint8/uint16/float in
@@ -438,6 +442,10 @@ class Pipeline:
         flats: every closed region of the line art one color (``fastcolor.flats``; ``gap``
         and ``min_area`` as in ``fastcolor.flats.find_regions``); False: the polished
         colors as they are (soft).
+        split: with flats and the detector, a large region the detector sees as part
+        background and part figure (line art that does not close) is cut along its mask,
+        each part flat (``fastcolor.flats.split``); False: regions stay as the lines cut
+        them.
         panels: color the page panel by panel (``fastcolor.panels``: paper gutters; a
         panel far from square in overlapping tiles), each letterboxed into the model's
         square; gutters and margins stay white paper. Panel ``k`` draws its noise from
@@ -475,7 +483,7 @@ class Pipeline:
         if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
                 or not 0 < threshold < 1:
             raise InvalidInputError(f"threshold must be in (0, 1), got {threshold!r}")
-        for name, value in (("flats", flats), ("panels", panels)):
+        for name, value in (("flats", flats), ("panels", panels), ("split", split)):
             if not isinstance(value, (bool, np.bool_)):
                 raise InvalidInputError(f"{name} must be True or False, got {value!r}")
         for name, value in (("gap", gap), ("min_area", min_area)):
@@ -496,7 +504,7 @@ class Pipeline:
         options = dict(lock=lock, samples=samples, hints=hints, bg_rgb=bg_rgb,
                        detect_background=detect_background, temperature=temperature,
                        threshold=threshold, flats=bool(flats), gap=gap, min_area=min_area,
-                       panels=bool(panels))
+                       panels=bool(panels), split=bool(split))
         results = []
         for i, item in enumerate(items):
             page = self._prepare(item, extract_outline, **options)
@@ -505,7 +513,8 @@ class Pipeline:
         return results[0] if single else results
 
     def _colorize_page(self, page: Page, seed: int, *, samples, hints, bg_rgb,
-                       detect_background, temperature, threshold, flats, lock=None, **_):
+                       detect_background, temperature, threshold, flats, lock=None,
+                       split=True, **_):
         """Steps 2-7 for one prepared page -> ``samples`` results. The model runs on every
         tile of every panel (``samples x tiles`` inputs, in chunks of ``MODEL_BATCH``)."""
         T, clock = len(page.tiles), page.timings
@@ -528,10 +537,13 @@ class Pipeline:
             bg_color = self._background_color(bg, mask[part], n)
             if flats:
                 with _timed(clock, "flats"):
-                    palette, is_bg = self._flats(page, fields, bg_color,            # 6
+                    regions = self._split_regions(page, fields, bg_color,          # 6a
+                                                  detect_background and split, threshold)
+                    palette, is_bg = self._flats(page, regions, fields, bg_color,   # 6b
                                                  detect_background, threshold, lock)
                 with _timed(clock, "compose"):
-                    result = self._compose_flats(page, palette, is_bg, bg_color)     # 7
+                    result = self._compose_flats(page, regions, palette, is_bg,     # 7
+                                                 bg_color)
             else:
                 with _timed(clock, "compose"):
                     result = self._compose_soft(page, fields, bg_color,             # 7
@@ -580,6 +592,8 @@ class Pipeline:
                 page.region_ink = find_ink(gray, threshold)
                 page.regions = find_regions(gray, gap=gap, min_area=min_area,
                                             threshold=threshold)
+                page.min_area = (default_min_area(*gray.shape) if min_area is None
+                                 else int(min_area))
         if page.strokes is not None:
             page.hinted = hint_region_colors(page.regions, page.strokes)
         return page
@@ -704,14 +718,27 @@ class Pipeline:
         return fields
 
     # ---- 6. flats -----------------------------------------------------------------------
-    def _flats(self, page: Page, fields, bg_color, detect_background, threshold, lock=None):
-        """One color per region -> (palette uint8 ``(n, 3)``, background regions bool
-        ``(n,)``): the robust color of its polished pixels; background regions the one
-        background color; regions hint strokes touch exactly the stroke's color; regions
-        mostly outside every panel (gutters, margins) white paper."""
-        n = int(page.regions.max()) + 1
+    @staticmethod
+    def _split_regions(page: Page, fields, bg_color, detect_background, threshold):
+        """The page's regions, those the detector sees as part background and part
+        figure (line art that does not close) cut along its mask
+        (``fastcolor.flats.split``); hinted regions stay whole."""
+        if not detect_background or bg_color is None:
+            return page.regions
+        keep = None if page.hinted is None else page.hinted[0]
+        return split_by_background(page.regions, page.region_ink,
+                                   [(box, p) for box, _, p in fields], threshold,
+                                   page.min_area, keep=keep)
+
+    def _flats(self, page: Page, labels, fields, bg_color, detect_background, threshold,
+               lock=None):
+        """One color per region of ``labels`` -> (palette uint8 ``(n, 3)``, background
+        regions bool ``(n,)``): the robust color of its polished pixels; background regions
+        the one background color; regions hint strokes touch exactly the stroke's color;
+        regions mostly outside every panel (gutters, margins) white paper."""
+        n = int(labels.max()) + 1
         regions, (rgb, bgprob), inside = region_samples(
-            page.regions, page.region_ink, [(box, [c, p]) for box, c, p in fields])
+            labels, page.region_ink, [(box, [c, p]) for box, c, p in fields])
         palette = np.full((n, 3), 255, np.uint8)
         colored = np.bincount(regions[inside], minlength=n) * 2 > np.bincount(regions, minlength=n)
         if colored.any():
@@ -736,13 +763,13 @@ class Pipeline:
 
     # ---- 7. compose ---------------------------------------------------------------------
     @staticmethod
-    def _compose_flats(page: Page, palette, is_bg, bg_color) -> ColorizeResult:
-        flats = paint_regions(page.regions, palette)
-        bg_mask = is_bg[page.regions]
+    def _compose_flats(page: Page, labels, palette, is_bg, bg_color) -> ColorizeResult:
+        flats = paint_regions(labels, palette)
+        bg_mask = is_bg[labels]
         return ColorizeResult(image=compose(flats, page.gray), lowres=None,
                               background_mask=bg_mask,
                               background_color=bg_color if is_bg.any() else None,
-                              outline=page.gray, seed=0, flats=flats, regions=page.regions,
+                              outline=page.gray, seed=0, flats=flats, regions=labels,
                               region_colors=palette)
 
     @staticmethod
@@ -775,16 +802,19 @@ class Pipeline:
         """Color a series of pages so the same drawing keeps its colors.
 
         pages: a list of pages (anything ``__call__`` takes). reference: a colored page
-        (path, PIL, numpy RGB): its regions (``fastcolor.outline.extract`` +
-        ``find_regions``) and their median colors; None: the first page, colored as
-        ``__call__`` colors it. Regions of every other page matched to a reference region
-        (``fastcolor.series.match_regions``) take its color exactly (one hint-stroke
-        pixel in each); the others are colored by the model, conditioned on those.
+        (path, PIL, numpy RGB; ``fastcolor.series.prepare_reference``); None: the first
+        page, colored as ``__call__`` colors it. Every other page is registered to it
+        figure by figure and its regions take the reference's colors under them
+        (``fastcolor.series.transfer_colors``; one hint-stroke pixel in each); regions
+        with no counterpart are colored by the model, conditioned on those.
         Page ``i`` draws from ``seed + i``; ``options`` as for ``__call__`` (not
-        ``hints``, ``samples`` or ``flats=False``). Returns a list of ``ColorizeResult``;
+        ``hints``, ``samples`` or ``flats=False``; ``split`` defaults to False here: a cut
+        made along one page's detector mask has no counterpart on the next page, so the
+        colors carried from page to page are those of the regions the lines make).
+        Returns a list of ``ColorizeResult``;
         ``extras["series"]`` holds the match (reference region per region, -1 none) and
         ``extras["timings"]["series"]`` the seconds the matching took."""
-        from .series import describe, match_regions, reference_colors, series_hints
+        from .series import Reference, prepare_reference, series_hints, transfer_colors
         if not isinstance(pages, (list, tuple)) or not pages:
             raise InvalidInputError("colorize_series takes a non-empty list of pages")
         for bad in ("hints", "samples"):
@@ -799,11 +829,11 @@ class Pipeline:
             raise InvalidInputError(f"seed must be an integer in 0..{_MAX_SEED - len(pages) + 1}"
                                     f", got {seed!r}")
         extract = options.pop("extract_outline", "auto")
+        options.setdefault("split", False)
         gap, min_area = options.get("gap"), options.get("min_area")
         ref = None
         if reference is not None:
-            labels, colors = reference_colors(reference, gap=gap, min_area=min_area)
-            ref = (describe(labels), colors)
+            ref = prepare_reference(reference, gap=gap, min_area=min_area)
         results = []
         for i, item in enumerate(pages):
             timings = {}
@@ -811,15 +841,16 @@ class Pipeline:
             strokes, match, t0 = None, None, time.perf_counter()
             if ref is not None:
                 labels = find_regions(gray, gap=gap, min_area=min_area)
-                match = match_regions(ref[0], labels)
-                strokes = series_hints(labels, match, ref[1])
+                colors, match = transfer_colors(ref, labels, find_ink(gray))
+                own = np.where(match >= 0, np.arange(len(match)), -1)
+                strokes = series_hints(labels, own, colors)
             spent = time.perf_counter() - t0
             result = self(gray, seed=seed + i, hints=strokes, extract_outline=False, **options)
             result.extras["outline"] = info
             result.extras["timings"] = {**result.extras["timings"], **timings, "series": spent}
             result.extras["series"] = match
             if ref is None:
-                ref = (describe(result.regions), result.region_colors)
+                ref = Reference.from_page(result.image, result.regions, find_ink(gray))
             results.append(result)
         return results
 
