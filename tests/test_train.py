@@ -411,3 +411,34 @@ def test_plateau_options_are_checked(cache, tmp_path):
     for bad in (dict(patience=0), dict(lr_cuts=-1), dict(lr_factor=1.0), dict(patience=1.5)):
         with pytest.raises(InvalidInputError, match="patience"):
             train(options(cache, tmp_path, "detector", **bad))
+
+
+def test_merge_stage_weights_takes_each_stage_from_its_file(cache, tmp_path):
+    """scripts/merge_stage_weights.py: stages trained in two run folders into one file
+    that keeps each stage's tensors and training record."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "merge_stage_weights", Path(__file__).parents[1] / "scripts" / "merge_stage_weights.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    train(options(cache, tmp_path / "a", "lowres", steps=2))
+    train(options(cache, tmp_path / "b", "detector", steps=1))
+    train(options(cache, tmp_path / "b", "polisher", steps=1))
+    a, b = tmp_path / "a" / "weights.safetensors", tmp_path / "b" / "weights.safetensors"
+    out = tmp_path / "merged.safetensors"
+    assert mod.main(["--lowres", str(a), "--detector", str(b), "--polisher", str(b),
+                     "--out", str(out)]) == 0
+    _, merged, _ = load_weights(out)
+    _, ta, _ = load_weights(a)
+    _, tb, _ = load_weights(b)
+    for k, v in merged.items():
+        assert torch.equal(v, (ta if k.startswith("lowres.") else tb)[k]), k
+    from fastcolor.weights import read_training
+    steps = read_training(out)["steps"]
+    assert steps == {"lowres": 2, "detector": 1, "polisher": 1}
+    opts = options(cache, tmp_path / "c", "lowres", steps=1)
+    opts.lowres_size = 4                                  # another config: refused
+    train(opts)
+    assert mod.main(["--lowres", str(tmp_path / "c" / "weights.safetensors"), "--detector",
+                     str(b), "--polisher", str(b), "--out", str(tmp_path / "x.safetensors")]) == 2
