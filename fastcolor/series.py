@@ -1,72 +1,109 @@
 """Series consistency: which regions of one page are the same regions of another.
 
-A drawing moves, scales, turns a little and is partly hidden between panels. Regions
-(``fastcolor.flats.find_regions`` labels) are matched in two passes:
+A drawing moves, scales, turns a little and is partly hidden between panels. Pages are
+compared as *figures*, not region by region, because the regions themselves change: a
+region of the reference may be cut by an occluder, merged with a neighbour where a thin
+line does not survive a smaller scale, or leak into the page background where the line
+art does not close.
 
-1. **descriptors + Hungarian.** Regions touching the page border are the background and
-   are not matched. The others fall into *components*: connected groups of adjacent
-   regions (one drawing, or drawings that overlap). Each region is described by its
-   area relative to its component, its centroid relative to the component's centroid
-   and size (``sqrt(area)``), its shape (log Hu moments 1-2: invariant to translation,
-   scale and rotation) and its place in the adjacency graph (how many neighbours, the
-   relative area of its largest neighbour). The cost of a pair is a weighted sum of the
-   differences; ``scipy.optimize.linear_sum_assignment`` picks the cheapest one-to-one
-   assignment and pairs costing more than ``max_cost`` stay unmatched.
-2. **registration + overlap.** For each component of the page, the reference component
-   with the most matched area, and a similarity transform (rotation, scale,
-   translation: ``cv2.estimateAffinePartial2D`` with RANSAC on the matched centroids)
-   from that reference component to it. The reference labels are warped by that
-   transform; every region of the page takes the reference region that covers most of
-   it, when that covers at least ``min_overlap`` of the region. A region cut in two by
-   an occluder finds its counterpart for both pieces; a region of an occluder (outside
-   the warped reference) finds none. Components without a transform keep pass 1.
+1. **figures.** The drawn pixels of a page (its ink and every region that does not touch
+   the page border) are grouped: pixels within ``GROUP_REACH`` of the page's shorter
+   side of each other are one figure (one drawing, or drawings that touch). A figure's
+   features are its *edges*: the outline of its ink (a thin line is all outline; a dark
+   fill gives its contour, as a line drawn around it would), or, for a page known only
+   by its region labels, the pixels where the label changes.
+2. **registration.** Each figure of the page is registered to each figure of the
+   reference by a similarity transform (rotation, scale, translation) that maximizes a
+   symmetric truncated chamfer agreement of the edges: the share of the reference's
+   edge pixels that land within ``tau`` of a page edge and the share of the page's that
+   land within ``tau`` of a reference edge (their harmonic mean). Hypotheses: the
+   figures' centroids aligned at scales around ``sqrt`` of their area ratio and turns
+   of -30..30 degrees, and single regions aligned (a large page region on each of the
+   reference regions most like it in shape, log Hu moments 1-2); the best few are
+   refined by iterative closest points (pairs within ``tau`` both ways, least-squares
+   similarity, ``tau`` shrinking). Occlusion only lowers the agreement of every
+   hypothesis alike, so the visible part still decides. A figure whose best agreement
+   is below ``MIN_SCORE`` has no counterpart.
+3. **transfer.** Under that transform every region of the page figure looks at the
+   reference pixels that land on its non-ink pixels. When at least ``min_overlap`` of
+   them are colored drawing (neither the reference's paper nor its ink) it takes their
+   color: exactly the color of the reference region covering most of it when that is
+   the color there (within ``SAME_COLOR``), otherwise their per-channel median (a
+   region whose counterpart the reference's lines did not close, so that it has no
+   region of its own there). Failing that, a region at least ``INK_FILL`` on reference
+   ink is a dark fill the reference drew as solid ink and takes the ink's color.
+   ``match_regions`` does the same with labels only: each region takes the reference
+   region that covers at least ``min_overlap`` of it.
 
-Regions left with ``-1`` have no counterpart: the model colors them.
+Regions left without a color have no counterpart: the model colors them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from .errors import InvalidInputError
 
-__all__ = ["PageRegions", "describe", "match_regions", "reference_colors", "series_hints"]
+__all__ = ["PageRegions", "Reference", "describe", "match_regions", "prepare_reference",
+           "reference_colors", "register", "series_hints", "transfer_colors"]
 
 MIN_AREA = 8            # regions smaller than this are never matched (too few pixels)
-GROUP_REACH = 0.03      # regions this close (share of the shorter side) are one component
+GROUP_REACH = 0.03      # drawn pixels this close (share of the shorter side) are one figure
+MIN_FIGURE = 32         # figures with fewer drawn pixels are not registered
+MIN_SCORE = 0.45        # the least edge agreement (0..1) of a registration that is kept
+ANGLES = np.radians(np.arange(-30, 31, 5))         # hypotheses' turns
+SCALES = (0.7, 0.85, 1.0, 1.18, 1.4)               # ... times sqrt(area ratio)
+SCALE_RANGE = (0.25, 4.0)                          # figures' scale ratios considered
+COARSE_POINTS, FINE_POINTS = 200, 600              # edge pixels sampled per figure
+REFINE = 3              # hypotheses refined by ICP per page figure
+REFINE_SHARE = 0.7      # ... those within this share of the best coarse agreement
+ICP_STEPS = 7
+
+
+@dataclass
+class Figure:
+    """One figure of a page: drawn pixels within ``GROUP_REACH`` of each other."""
+
+    box: tuple                 # (y0, y1, x0, x1) of its drawn pixels
+    mask: np.ndarray           # bool, the drawn pixels inside ``box``
+    area: float                # drawn pixels
+    centroid: np.ndarray       # (x, y)
+    regions: np.ndarray        # int64: the inner regions mostly inside it (>= MIN_AREA)
+    points: np.ndarray         # float64 (k, 2): its edge pixels (x, y)
+    origin: np.ndarray         # (x, y) of ``dist``'s first pixel
+    dist: np.ndarray           # float32: distance to its nearest edge pixel (box + margin)
+    nearest: np.ndarray        # int32: index into ``points`` of that edge pixel
+
+    def lookup(self, p: np.ndarray):
+        """Page points ``(..., 2)`` -> (distance to the nearest edge pixel, inf outside
+        the field; index of that pixel)."""
+        x = np.rint(p[..., 0] - self.origin[0]).astype(np.int64)
+        y = np.rint(p[..., 1] - self.origin[1]).astype(np.int64)
+        h, w = self.dist.shape
+        ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        i = np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)
+        return np.where(ok, self.dist.ravel()[i], np.inf), self.nearest.ravel()[i]
+
+    @property
+    def size(self) -> float:
+        return float(np.sqrt(self.area))
 
 
 @dataclass
 class PageRegions:
-    """The descriptors of a page's regions (``n`` regions, ``m`` components)."""
+    """A page's regions (``n``) and figures (``m``)."""
 
     labels: np.ndarray         # int32 (H, W)
     area: np.ndarray           # float64 (n,)
     centroid: np.ndarray       # float64 (n, 2): (x, y)
     border: np.ndarray         # bool (n,): touches the page border (background)
-    component: np.ndarray      # int64 (n,): component id, -1 for border regions
-    comp_area: np.ndarray      # float64 (m,)
-    comp_centroid: np.ndarray  # float64 (m, 2)
+    component: np.ndarray      # int64 (n,): the figure a region lies in, -1 none
     hu: np.ndarray             # float64 (n, 2): -sign * log10 |Hu 1, 2|
-    degree: np.ndarray         # float64 (n,): neighbours in the component
-    big_neighbour: np.ndarray  # float64 (n,): largest neighbour's area / the region's
-
-    @property
-    def rel_area(self) -> np.ndarray:
-        a = np.where(self.component >= 0, self.comp_area[np.maximum(self.component, 0)], 1.0)
-        return self.area / np.maximum(a, 1.0)
-
-    @property
-    def rel_pos(self) -> np.ndarray:
-        c = np.maximum(self.component, 0)
-        scale = np.sqrt(np.maximum(self.comp_area[c], 1.0))[:, None] if len(c) else 1.0
-        return (self.centroid - self.comp_centroid[c]) / scale
-
-    def candidates(self) -> np.ndarray:
-        return np.flatnonzero(~self.border & (self.area >= MIN_AREA))
+    figures: list = field(default_factory=list)
+    drawn: np.ndarray | None = None   # bool (H, W): ink and inner regions
 
 
 def _check_labels(labels) -> np.ndarray:
@@ -79,24 +116,65 @@ def _check_labels(labels) -> np.ndarray:
     return labels.astype(np.int32, copy=False)
 
 
-def _adjacency(labels: np.ndarray, n: int):
-    """Unique 4-adjacent label pairs ``(a, b)`` with ``a < b`` and their pixel counts."""
-    pairs = []
-    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
-        diff = a != b
-        lo, hi = np.minimum(a[diff], b[diff]), np.maximum(a[diff], b[diff])
-        pairs.append(lo.astype(np.int64) * n + hi)
-    keys, counts = np.unique(np.concatenate(pairs), return_counts=True)
-    return keys // n, keys % n, counts
+def _check_mask(mask, shape, name: str) -> np.ndarray | None:
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.shape != shape or mask.dtype != bool:
+        raise InvalidInputError(f"{name} must be a bool {shape} array, got {mask.dtype} "
+                                f"{mask.shape}")
+    return mask
 
 
-def describe(labels) -> PageRegions:
-    """The descriptors of every region of ``labels`` (int ``(H, W)``, ``0..n-1``)."""
+def _edges(labels: np.ndarray, ink: np.ndarray | None) -> np.ndarray:
+    """Edge pixels: the outline of the ink (a 1-2 px line is all outline), or without
+    ink the pixels next to another label."""
+    if ink is not None:
+        inner = cv2.erode(ink.astype(np.uint8), np.ones((3, 3), np.uint8))
+        return ink & (inner == 0)
+    e = np.zeros(labels.shape, bool)
+    d = labels[:, 1:] != labels[:, :-1]
+    e[:, 1:] |= d
+    e[:, :-1] |= d
+    d = labels[1:] != labels[:-1]
+    e[1:] |= d
+    e[:-1] |= d
+    return e
+
+
+def _figure(labels, edges, area, border, box, mask, margin) -> Figure:
+    H, W = labels.shape
+    y0, y1, x0, x1 = box
+    a = float(mask.sum())
+    my, mx = np.nonzero(mask)
+    centroid = np.array([mx.mean() + x0, my.mean() + y0])
+    inside = np.bincount(labels[y0:y1, x0:x1][mask], minlength=len(area))
+    regions = np.flatnonzero((2 * inside > area) & ~border & (area >= MIN_AREA))
+    fy0, fy1 = max(0, y0 - margin), min(H, y1 + margin)
+    fx0, fx1 = max(0, x0 - margin), min(W, x1 + margin)
+    e = np.zeros((fy1 - fy0, fx1 - fx0), bool)
+    e[y0 - fy0:y1 - fy0, x0 - fx0:x1 - fx0] = edges[y0:y1, x0:x1] & mask
+    ey, ex = np.nonzero(e)
+    points = np.stack([ex + fx0, ey + fy0], 1).astype(np.float64)
+    if len(ey):
+        dist, near = cv2.distanceTransformWithLabels(
+            np.where(e, 0, 255).astype(np.uint8), cv2.DIST_L2, 5,
+            labelType=cv2.DIST_LABEL_PIXEL)
+        near = near - 1                # labels count the edge pixels in raster order
+    else:
+        dist = np.full(e.shape, np.inf, np.float32)
+        near = np.zeros(e.shape, np.int32)
+    return Figure((y0, y1, x0, x1), mask, a, centroid, regions, points,
+                  np.array([fx0, fy0], np.float64), dist, near)
+
+
+def describe(labels, ink=None) -> PageRegions:
+    """The regions of ``labels`` (int ``(H, W)``, ``0..n-1``) and the page's figures
+    (``ink``: bool ``(H, W)``, the line art's ink; None: edges from the labels)."""
     from scipy.ndimage import find_objects
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
     labels = _check_labels(labels)
     H, W = labels.shape
+    ink = _check_mask(ink, labels.shape, "ink")
     n = int(labels.max()) + 1
     flat = labels.ravel()
     area = np.bincount(flat, minlength=n).astype(np.float64)
@@ -106,70 +184,39 @@ def describe(labels) -> PageRegions:
     border = np.zeros(n, bool)
     for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
         border[edge] = True
-    a, b, _ = _adjacency(labels, n)
-    inner = ~border[a] & ~border[b]
-    a, b = a[inner], b[inner]
-    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
-    _, comp = connected_components(graph, directed=False)
-    if GROUP_REACH > 0:        # parts of one drawing apart by a little paper: one group
-        r = max(2, round(GROUP_REACH * min(H, W)))
-        near = cv2.dilate((~border)[labels].astype(np.uint8),
-                          cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-        _, grp = cv2.connectedComponents(near, connectivity=8)
-        g = np.zeros(n, np.int64)
-        g[flat] = grp.ravel()              # any pixel's group: a region lies in one
-        comp = g
-    comp = np.where(border, -1, comp)
-    ids, comp = np.unique(comp, return_inverse=True)
-    comp = comp - (1 if len(ids) and ids[0] == -1 else 0)
-    comp = np.where(border, -1, comp)
-    m = int(comp.max()) + 1 if len(comp) and comp.max() >= 0 else 0
-    inside = comp >= 0
-    comp_area = np.bincount(comp[inside], weights=area[inside], minlength=m)
-    comp_centroid = np.stack([
-        np.bincount(comp[inside], weights=(area * c)[inside], minlength=m)
-        for c in (cx, cy)], 1) / np.maximum(comp_area, 1)[:, None]
     hu = np.zeros((n, 2))
     for i, sl in enumerate(find_objects(labels + 1)):
-        if sl is None or border[i]:
+        if sl is None or border[i] or area[i] < MIN_AREA:
             continue
         h = cv2.HuMoments(cv2.moments((labels[sl] == i).astype(np.uint8), True))[:2, 0]
         hu[i] = -np.sign(h) * np.log10(np.maximum(np.abs(h), 1e-30))
-    degree = np.bincount(np.concatenate([a, b]), minlength=n).astype(np.float64)
-    big = np.zeros(n)
-    if len(a):
-        np.maximum.at(big, a, area[b])
-        np.maximum.at(big, b, area[a])
-    return PageRegions(labels, area, np.stack([cx, cy], 1), border, comp, comp_area,
-                       comp_centroid, hu, degree, big / np.maximum(area, 1))
+    drawn = ~border[labels]
+    if ink is not None:
+        drawn |= ink
+    edges = _edges(labels, ink)
+    r = max(2, round(GROUP_REACH * min(H, W)))
+    near = cv2.dilate(drawn.astype(np.uint8),
+                      cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    count, group, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
+    component = np.full(n, -1, np.int64)
+    figures = []
+    margin = max(8, round(0.06 * min(H, W)))
+    for g in range(1, count):
+        x, y, w, h = (int(v) for v in stats[g, :4])
+        box = (y, y + h, x, x + w)
+        mask = (group[y:y + h, x:x + w] == g) & drawn[y:y + h, x:x + w]
+        if mask.sum() < MIN_FIGURE:
+            continue
+        fig = _figure(labels, edges, area, border, box, mask, margin)
+        component[fig.regions] = len(figures)
+        figures.append(fig)
+    return PageRegions(labels, area, np.stack([cx, cy], 1), border, component, hu,
+                       figures, drawn)
 
 
-def _descriptor_cost(ref: PageRegions, page: PageRegions, ri: np.ndarray, pi: np.ndarray,
-                     weights=(1.0, 2.0, 1.0, 0.15, 0.3)) -> np.ndarray:
-    """Cost ``(len(ri), len(pi))`` of pairing reference regions ``ri`` with ``pi``."""
-    wa, wp, wh, wd, wn = weights
-    la, lb = np.log(ref.rel_area[ri]), np.log(page.rel_area[pi])
-    cost = wa * np.abs(la[:, None] - lb[None])
-    cost += wp * np.linalg.norm(ref.rel_pos[ri][:, None] - page.rel_pos[pi][None], axis=2)
-    cost += wh * np.abs(ref.hu[ri][:, None] - page.hu[pi][None]).mean(axis=2)
-    cost += wd * np.abs(ref.degree[ri][:, None] - page.degree[pi][None])
-    nb_a, nb_b = np.log1p(ref.big_neighbour[ri]), np.log1p(page.big_neighbour[pi])
-    cost += wn * np.abs(nb_a[:, None] - nb_b[None])
-    return cost
-
-
-def _hungarian(ref: PageRegions, page: PageRegions, max_cost: float) -> np.ndarray:
-    from scipy.optimize import linear_sum_assignment
-    out = np.full(len(page.area), -1, np.int64)
-    ri, pi = ref.candidates(), page.candidates()
-    if not len(ri) or not len(pi):
-        return out
-    cost = _descriptor_cost(ref, page, ri, pi)
-    rows, cols = linear_sum_assignment(np.minimum(cost, max_cost * 2))
-    ok = cost[rows, cols] <= max_cost
-    out[pi[cols[ok]]] = ri[rows[ok]]
-    return out
-
+# ---------------------------------------------------------------------------------------
+# registration
+# ---------------------------------------------------------------------------------------
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (2 x 3) taking points ``src`` ``(k, 2)`` to ``dst``."""
@@ -182,154 +229,186 @@ def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([R, (md - R @ ms)[:, None]])
 
 
-def _transform(ref: PageRegions, page: PageRegions, match: np.ndarray, comp: int,
-               top: int = 10, per: int = 3):
-    """The similarity transform (2 x 3) from a reference component to page component
-    ``comp`` that brings the most region area of the component onto reference regions
-    of a consistent size (hypotheses: pairs of candidate correspondences, the
-    candidates being each of the ``top`` largest regions' ``per`` nearest reference
-    regions in shape, and the Hungarian matches), refined on its inliers; or None."""
-    mine = np.flatnonzero((page.component == comp) & (page.area >= MIN_AREA))
-    ri = ref.candidates()
-    if len(mine) < 2 or len(ri) < 2:
+def _sample(points: np.ndarray, k: int) -> np.ndarray:
+    if len(points) <= k:
+        return points
+    return points[np.linspace(0, len(points) - 1, k).astype(np.int64)]
+
+
+def _agreement(H: np.ndarray, page: Figure, ref: Figure, tau: float, k: int) -> np.ndarray:
+    """Per hypothesis (rows ``(a, b, tx, ty)`` of ``H``: the similarity
+    ``x' = a x - b y + tx, y' = b x + a y + ty`` from reference to page) the harmonic
+    mean of the shares of reference and page edge pixels (``k`` sampled of each) within
+    ``tau`` page pixels of an edge of the other (weights ``1 - (d / tau)^2``)."""
+    q = _sample(ref.points, k)
+    p = _sample(page.points, k)
+    a, b, tx, ty = (H[:, i:i + 1] for i in range(4))
+    fx = a * q[:, 0] - b * q[:, 1] + tx
+    fy = b * q[:, 0] + a * q[:, 1] + ty
+    d, _ = page.lookup(np.stack([fx, fy], -1))
+    fwd = np.clip(1 - (d / tau) ** 2, 0, 1).mean(1)
+    s2 = a * a + b * b
+    dx, dy = p[:, 0] - tx, p[:, 1] - ty
+    d, _ = ref.lookup(np.stack([(a * dx + b * dy) / s2, (a * dy - b * dx) / s2], -1))
+    bwd = np.clip(1 - (d * np.sqrt(s2) / tau) ** 2, 0, 1).mean(1)
+    return 2 * fwd * bwd / np.maximum(fwd + bwd, 1e-9)
+
+
+def _matrix(h: np.ndarray) -> np.ndarray:
+    a, b, tx, ty = h
+    return np.array([[a, -b, tx], [b, a, ty]])
+
+
+def _refine(M: np.ndarray, page: Figure, ref: Figure, tau0: float, tau1: float) -> np.ndarray:
+    """Iterative closest points: pairs (reference edge pixel, page edge pixel) within
+    ``tau`` both ways, the least-squares similarity of the pairs; ``tau`` from
+    ``tau0`` down to ``tau1``."""
+    q = _sample(ref.points, FINE_POINTS)
+    p = _sample(page.points, FINE_POINTS)
+    reach = 1 + np.abs(q).max()
+    step = 0
+    while step < ICP_STEPS:
+        tau = tau0 + (tau1 - tau0) * step / max(ICP_STEPS - 1, 1)
+        R, t = M[:, :2], M[:, 2]
+        scale = np.sqrt(abs(np.linalg.det(R)))
+        d1, k1 = page.lookup(q @ R.T + t)
+        d2, k2 = ref.lookup((p - t) @ np.linalg.inv(R).T)
+        a, b = d1 < tau, d2 * scale < tau
+        if a.sum() + b.sum() < 3:
+            break
+        new = _similarity(np.concatenate([q[a], ref.points[k2[b]]]),
+                          np.concatenate([page.points[k1[a]], p[b]]))
+        if not SCALE_RANGE[0] <= np.sqrt(abs(np.linalg.det(new[:, :2]))) <= SCALE_RANGE[1]:
+            break
+        moved = np.abs(new - M).max() * reach      # the most any pixel moved
+        M = new
+        # settled: on to the last, tightest step (done when that one settles too)
+        step = ICP_STEPS - 1 + (step == ICP_STEPS - 1) if moved < 0.05 else step + 1
+    return M
+
+
+def _hypotheses(ref: PageRegions, page: PageRegions, fr: Figure, fp: Figure) -> np.ndarray:
+    """Candidate similarities taking ``fr`` onto ``fp``: rows ``(a, b, tx, ty)``."""
+    s0 = np.sqrt(fp.area / fr.area)
+    anchors = [(fr.centroid, fp.centroid, s0 * f, ANGLES) for f in SCALES]
+    mine, theirs = fp.regions, fr.regions
+    big = mine[np.argsort(-page.area[mine], kind="stable")[:5]]
+    if len(big) and len(theirs):
+        shape = np.abs(page.hu[big][:, None] - ref.hu[theirs][None]).mean(2)
+        near = np.argsort(shape, axis=1, kind="stable")[:, :3]
+        for i, b in enumerate(big):
+            for a in theirs[near[i]]:
+                s = np.sqrt(page.area[b] / ref.area[a])
+                if 0.5 < s / s0 < 2:
+                    anchors.append((ref.centroid[a], page.centroid[b], s, ANGLES[::2]))
+    out = []
+    for src, dst, s, angles in anchors:
+        a, b = s * np.cos(angles), s * np.sin(angles)
+        out.append(np.stack([a, b, dst[0] - a * src[0] + b * src[1],
+                             dst[1] - b * src[0] - a * src[1]], 1))
+    return np.concatenate(out)
+
+
+def register(ref: PageRegions, page: PageRegions, figure: int, *,
+             min_score: float = MIN_SCORE):
+    """The reference figure and similarity transform (2 x 3, reference -> page) that
+    best brings a reference figure onto the page's figure ``figure``: ``(reference
+    figure, M, agreement)``, or None when no agreement reaches ``min_score``."""
+    fp = page.figures[figure]
+    if len(fp.points) < 3:
         return None
-    big = mine[np.argsort(-page.area[mine], kind="stable")[:top]]
-    shape = np.abs(page.hu[big][:, None] - ref.hu[ri][None]).mean(2)
-    near = np.argsort(shape, axis=1, kind="stable")[:, :per]
-    pa = [ri[near[k, j]] for k in range(len(big)) for j in range(near.shape[1])]
-    pb = [big[k] for k in range(len(big)) for j in range(near.shape[1])]
-    hm = mine[match[mine] >= 0]
-    pa, pb = np.array(pa + list(match[hm]), np.int64), np.array(pb + list(hm), np.int64)
-    i, j = np.triu_indices(len(pa), 1)
-    ok = (pa[i] != pa[j]) & (pb[i] != pb[j]) & (ref.component[pa[i]] == ref.component[pa[j]])
-    i, j = i[ok], j[ok]
-    if not len(i):
-        return None
-    va = ref.centroid[pa[j]] - ref.centroid[pa[i]]
-    vb = page.centroid[pb[j]] - page.centroid[pb[i]]
-    la, lb = np.hypot(*va.T), np.hypot(*vb.T)
-    scale = lb / np.maximum(la, 1e-9)
-    angle = np.arctan2(vb[:, 1], vb[:, 0]) - np.arctan2(va[:, 1], va[:, 0])
-    angle = (angle + np.pi) % (2 * np.pi) - np.pi
-    ok = (la > 3) & (scale > 0.3) & (scale < 3.0) & (np.abs(angle) < np.radians(40))
-    i, j, scale, angle = i[ok], j[ok], scale[ok], angle[ok]
-    if not len(i):
-        return None
-    c, s_ = scale * np.cos(angle), scale * np.sin(angle)
-    R = np.stack([np.stack([c, -s_], 1), np.stack([s_, c], 1)], 1)          # (h, 2, 2)
-    t = page.centroid[pb[i]] - np.einsum("hij,hj->hi", R, ref.centroid[pa[i]])
-    cand_r = ri                                             # (n_r,)
-    pts = np.einsum("hij,nj->hni", R, ref.centroid[cand_r]) + t[:, None]   # (h, n_r, 2)
-    dist = np.linalg.norm(pts[:, :, None] - page.centroid[mine][None, None], axis=3)
-    tol = np.maximum(2.0, 0.35 * np.sqrt(page.area[mine]))[None, None]
-    size = np.abs(np.log(page.area[mine][None, None] /
-                         (scale[:, None, None] ** 2 * ref.area[cand_r][None, :, None])))
-    same_comp = ref.component[cand_r][None, :, None] == ref.component[pa[i]][:, None, None]
-    fit = (dist < tol) & (size < 0.7) & same_comp                       # (h, n_r, n_t)
-    score = (fit.any(1) * page.area[mine][None]).sum(1)
-    best = int(np.argmax(score))
-    if fit[best].any(0).sum() < 3 and score[best] < 0.5 * page.area[mine].sum():
-        # few whole regions agree (an occluder cuts them): the hypothesis under which
-        # the component's pixels fall on single reference regions most consistently
-        top_h = np.argsort(-score, kind="stable")[:OVERLAP_HYPOTHESES]
-        purity = _overlap_purity(ref, page, mine, R[top_h], t[top_h],
-                                 ref.component[pa[i[top_h]]])
-        k = int(np.argmax(purity))
-        if purity[k] < MIN_PURITY:
-            return None
-        best = int(top_h[k])
-    hit = fit[best]
-    ia = np.argmax(np.where(hit, -dist[best], -np.inf), axis=0)         # per page region
-    cols = np.flatnonzero(hit.any(0))
-    M = _similarity(ref.centroid[cand_r[ia[cols]]], page.centroid[mine[cols]]) \
-        if len(cols) >= 2 else np.hstack([R[best], t[best][:, None]])
-    return int(ref.component[pa[i[best]]]), M
-
-
-OVERLAP_HYPOTHESES = 48  # _transform: hypotheses checked pixel by pixel when few regions agree
-MIN_PURITY = 0.4         # ... and the share of sampled pixels that must agree
-
-
-def _overlap_purity(ref: PageRegions, page: PageRegions, mine: np.ndarray, R: np.ndarray,
-                    t: np.ndarray, src_comp: np.ndarray, samples: int = 600) -> np.ndarray:
-    """Per hypothesis ``(R (h, 2, 2), t (h, 2))``: the share of (up to ``samples``)
-    pixels of the page regions ``mine`` that, mapped back into the reference, land in
-    the reference region most of their own region's pixels land in (a region of
-    ``src_comp``, the hypothesis' component, of at least ``MIN_AREA``)."""
-    inside = np.zeros(len(page.area), bool)
-    inside[mine] = True
-    ys, xs = np.nonzero(inside[page.labels])
-    if not len(xs):
-        return np.zeros(len(R))
-    step = max(1, len(xs) // samples)
-    ys, xs = ys[::step], xs[::step]
-    pl = page.labels[ys, xs].astype(np.int64)
-    pts = np.stack([xs, ys], 1).astype(np.float64)
-    inv = np.linalg.inv(R)                                             # (h, 2, 2)
-    q = np.einsum("hij,hnj->hni", inv, pts[None] - t[:, None])         # (h, n, 2)
-    qx, qy = np.rint(q[..., 0]).astype(np.int64), np.rint(q[..., 1]).astype(np.int64)
-    H, W = ref.labels.shape
-    ok = (qx >= 0) & (qx < W) & (qy >= 0) & (qy < H)
-    rl = ref.labels[np.clip(qy, 0, H - 1), np.clip(qx, 0, W - 1)].astype(np.int64)
-    ok &= (ref.component[rl] == src_comp[:, None]) & (ref.area[rl] >= MIN_AREA)
-    n_ref = len(ref.area)
-    out = np.zeros(len(R))
-    for h in range(len(R)):
-        if not ok[h].any():
+    tau1 = max(2.0, 0.03 * fp.size)
+    tau0 = 2 * tau1
+    found = []
+    for j, fr in enumerate(ref.figures):
+        s0 = np.sqrt(fp.area / fr.area)
+        if len(fr.points) < 3 or not SCALE_RANGE[0] <= s0 <= SCALE_RANGE[1]:
             continue
-        keys, counts = np.unique(pl[ok[h]] * n_ref + rl[h][ok[h]], return_counts=True)
-        best = np.zeros(len(page.area))
-        np.maximum.at(best, keys // n_ref, counts)
-        out[h] = best.sum() / len(pl)
-    return out
+        H = _hypotheses(ref, page, fr, fp)
+        score = _agreement(H, fp, fr, tau0, COARSE_POINTS)
+        for h in np.argsort(-score, kind="stable")[:REFINE]:
+            found.append((score[h], j, _matrix(H[h])))
+    found.sort(key=lambda f: -f[0])
+    best = None
+    for score, j, M in found[:REFINE]:
+        if score < REFINE_SHARE * found[0][0]:
+            break
+        M = _refine(M, fp, ref.figures[j], tau0, tau1)
+        h = np.array([[M[0, 0], M[1, 0], M[0, 2], M[1, 2]]])
+        s = float(_agreement(h, fp, ref.figures[j], tau1 + 0.5, FINE_POINTS)[0])
+        if best is None or s > best[2]:
+            best = (j, M, s)
+    if best is None or best[2] < min_score:
+        return None
+    return best
 
 
-def match_regions(ref_labels, labels, *, max_cost: float = 1.5,
-                  min_overlap: float = 0.5) -> np.ndarray:
-    """For every region of ``labels`` the reference region (of ``ref_labels``) that is
-    the same region of the drawing, or -1: int64 ``(n,)``. See the module doc."""
-    if isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or max_cost <= 0:
-        raise InvalidInputError(f"max_cost must be a number > 0, got {max_cost!r}")
-    if not 0 < min_overlap <= 1:
+def _warp(src: np.ndarray, M: np.ndarray, box: tuple, fill) -> np.ndarray:
+    """``src`` warped by ``M`` (reference -> page), only the page's ``box``."""
+    y0, y1, x0, x1 = box
+    T = M.copy()
+    T[:, 2] -= (x0, y0)
+    return cv2.warpAffine(src, T, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+
+
+def _votes(page_lab: np.ndarray, src: np.ndarray, n: int, m: int):
+    """Per page region (``0..n-1``) the source label (``0..m-1``) most of its pixels
+    carry and that label's share of them."""
+    key = page_lab.astype(np.int64) * m + src
+    counts = np.bincount(key, minlength=n * m).reshape(n, m)
+    best = counts.argmax(1)
+    return best, counts[np.arange(n), best], counts.sum(1)
+
+
+def _check_args(min_overlap, min_score):
+    if isinstance(min_overlap, bool) or not isinstance(min_overlap, (int, float)) \
+            or not 0 < min_overlap <= 1:
         raise InvalidInputError(f"min_overlap must be in (0, 1], got {min_overlap!r}")
+    if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) \
+            or not 0 < min_score <= 1:
+        raise InvalidInputError(f"min_score must be in (0, 1], got {min_score!r}")
+
+
+def match_regions(ref_labels, labels, *, min_overlap: float = 0.5,
+                  min_score: float = MIN_SCORE) -> np.ndarray:
+    """For every region of ``labels`` the reference region (of ``ref_labels``) that is
+    the same region of the drawing, or -1: int64 ``(n,)``. Either may be a
+    ``PageRegions`` (``describe``, with the ink when known). See the module doc."""
+    _check_args(min_overlap, min_score)
     ref = ref_labels if isinstance(ref_labels, PageRegions) else describe(ref_labels)
     page = labels if isinstance(labels, PageRegions) else describe(labels)
-    match = _hungarian(ref, page, max_cost)
-    out = match.copy()
-    H, W = page.labels.shape
-    n_ref = len(ref.area)
-    for comp in range(len(page.comp_area)):
-        found = _transform(ref, page, match, comp)
-        if found is None:
+    n, n_ref = len(page.area), len(ref.area)
+    out = np.full(n, -1, np.int64)
+    ok_ref = ~ref.border & (ref.area >= MIN_AREA)
+    for k, fig in enumerate(page.figures):
+        found = register(ref, page, k, min_score=min_score)
+        if found is None or not len(fig.regions):
             continue
-        src_comp, M = found
-        keep = (ref.component == src_comp) & (ref.area >= MIN_AREA)
-        src = np.where(keep[ref.labels], ref.labels, n_ref).astype(np.float32)
-        warped = cv2.warpAffine(src, M, (W, H), flags=cv2.INTER_NEAREST,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=float(n_ref))
-        warped = warped.astype(np.int64)
-        members = np.flatnonzero(page.component == comp)
-        inside = (page.component >= 0)[page.labels] & (page.component == comp)[page.labels]
-        lab = page.labels[inside].astype(np.int64)
-        key = lab * (n_ref + 1) + warped[inside]
-        keys, counts = np.unique(key, return_counts=True)
-        region, source = keys // (n_ref + 1), keys % (n_ref + 1)
-        order = np.lexsort((-counts, region))
-        region, source, counts = region[order], source[order], counts[order]
-        first = np.r_[True, region[1:] != region[:-1]]
-        best = np.full(len(page.area), -1, np.int64)
-        share = np.zeros(len(page.area))
-        best[region[first]] = source[first]
-        share[region[first]] = counts[first] / page.area[region[first]]
-        good = (best >= 0) & (best < n_ref) & (share >= min_overlap)
-        out[members] = np.where(good[members], best[members], -1)
-    out[page.area < MIN_AREA] = -1
+        j, M, _ = found
+        keep = np.zeros(n_ref + 1, bool)
+        keep[ref.figures[j].regions] = True
+        src = np.where(keep[ref.labels] & ok_ref[ref.labels], ref.labels, n_ref)
+        warped = _warp(src.astype(np.float32), M, fig.box, float(n_ref)).astype(np.int64)
+        y0, y1, x0, x1 = fig.box
+        lab = page.labels[y0:y1, x0:x1]
+        mine = np.zeros(n, bool)
+        mine[fig.regions] = True
+        sel = mine[lab]
+        best, votes, total = _votes(lab[sel], warped[sel], n, n_ref + 1)
+        good = mine & (best < n_ref) & (votes >= min_overlap * page.area)
+        out[good] = best[good]
     return out
 
 
 INK_GRAY = 0.35       # reference_colors: ink is darker than this (BT.601 gray in [0, 1]) ...
 INK_CHROMA = 30       # ... and nearly neutral (max - min channel below this, 8-bit)
 MIN_INK_SHARE = 0.002  # below this share of dark neutral pixels: outline.extract instead
+PAPER_DIFF = 24       # a reference pixel this far (max channel) from its paper is drawing
+INK_FILL = 0.6        # transfer: a region at least this much on reference ink (and
+                      # not enough on its colors) is a dark fill the reference inked
+SAME_COLOR = 12       # transfer: a region's pixels' median this close to the reference
+                      # region's color takes that color exactly
 
 
 def reference_ink(rgb: np.ndarray) -> np.ndarray | None:
@@ -342,13 +421,9 @@ def reference_ink(rgb: np.ndarray) -> np.ndarray | None:
     return ink if ink.mean() >= MIN_INK_SHARE else None
 
 
-def reference_colors(colored, *, gap=None, min_area=None):
-    """A colored page -> ``(labels int32 (H, W), colors uint8 (n, 3))``: its regions
-    (``find_regions`` on its inked lines, :func:`reference_ink`: an edge outline,
-    ``fastcolor.outline.extract``, would double every line, so small regions vanish; a
-    page without inked lines falls back to it) and the per-channel median color of the
-    page inside each (over its paper pixels: ink left out where the region has any
-    other)."""
+def _reference_regions(colored, gap, min_area):
+    """A colored page -> (rgb uint8, labels, ink): its regions from its inked lines
+    (:func:`reference_ink`), or from an edge outline when it has none."""
     from . import outline as outline_mod
     from .flats import find_ink, find_regions
     from .imageio import load_image, to_rgb01, to_uint8
@@ -359,7 +434,113 @@ def reference_colors(colored, *, gap=None, min_area=None):
     gray = outline_mod.extract(rgb, line_art=False) if ink is None \
         else np.where(ink, 0, 255).astype(np.uint8)
     labels = find_regions(gray, gap=gap, min_area=min_area)
-    return labels, region_medians(labels, rgb, find_ink(gray))
+    return rgb, labels, find_ink(gray)
+
+
+def reference_colors(colored, *, gap=None, min_area=None):
+    """A colored page -> ``(labels int32 (H, W), colors uint8 (n, 3))``: its regions
+    (``find_regions`` on its inked lines, :func:`reference_ink`: an edge outline,
+    ``fastcolor.outline.extract``, would double every line, so small regions vanish; a
+    page without inked lines falls back to it) and the per-channel median color of the
+    page inside each (over its paper pixels: ink left out where the region has any
+    other)."""
+    rgb, labels, ink = _reference_regions(colored, gap, min_area)
+    return labels, region_medians(labels, rgb, ink)
+
+
+@dataclass
+class Reference:
+    """A colored page prepared for :func:`transfer_colors`."""
+
+    rgb: np.ndarray            # uint8 (H, W, 3)
+    regions: PageRegions       # its regions and figures (edges from its ink)
+    colors: np.ndarray         # uint8 (n, 3): per region the median color
+    ink: np.ndarray            # bool (H, W): its ink
+    drawing: np.ndarray        # bool (H, W): ink, inner regions, or not the paper's color
+
+    @classmethod
+    def from_page(cls, rgb: np.ndarray, labels: np.ndarray, ink: np.ndarray) -> "Reference":
+        """A colored page whose regions and ink are known (a page colored already)."""
+        rgb = np.asarray(rgb)
+        labels = _check_labels(labels)
+        if rgb.shape != labels.shape + (3,) or rgb.dtype != np.uint8:
+            raise InvalidInputError(f"reference colors must be uint8 {labels.shape + (3,)}, "
+                                    f"got {rgb.dtype} {rgb.shape}")
+        ink = _check_mask(ink, labels.shape, "ink")
+        regions = describe(labels, ink)
+        paper_px = regions.border[labels] & ~ink
+        paper = np.median(rgb[paper_px], axis=0) if paper_px.any() else np.full(3, 255.0)
+        differs = np.abs(rgb.astype(np.int32) - paper.astype(np.int32)).max(2) > PAPER_DIFF
+        return cls(rgb, regions, region_medians(labels, rgb, ink), ink, regions.drawn | differs)
+
+
+def prepare_reference(colored, *, gap=None, min_area=None) -> Reference:
+    """A colored page (path, PIL, numpy RGB) -> :class:`Reference`: its regions as
+    :func:`reference_colors` finds them, its figures and the pixels that are drawing."""
+    rgb, labels, ink = _reference_regions(colored, gap, min_area)
+    return Reference.from_page(rgb, labels, ink)
+
+
+def transfer_colors(reference: Reference, page, ink=None, *, min_overlap: float = 0.5,
+                    min_score: float = MIN_SCORE):
+    """The reference's colors on a page's regions: ``(colors uint8 (n, 3), source int64
+    (n,))``. ``page``: region labels or a ``PageRegions`` (``describe(labels, ink)``);
+    ``ink``: the page's ink (its pixels vote for no region). Every figure of the page is
+    registered to the reference (:func:`register`); a region of it whose non-ink pixels
+    land at least ``min_overlap`` on reference drawing takes the color found there (see
+    the module doc) and ``source`` the reference region covering most of it; the others
+    keep ``source`` -1 (and color 0)."""
+    from .flats.colors import grouped_median
+    _check_args(min_overlap, min_score)
+    if not isinstance(reference, Reference):
+        raise InvalidInputError("reference must be a series.Reference (prepare_reference)")
+    if not isinstance(page, PageRegions):
+        labels = _check_labels(page)
+        page = describe(labels, _check_mask(ink, labels.shape, "ink"))
+    ink = _check_mask(ink, page.labels.shape, "ink")
+    n = len(page.area)
+    ref = reference.regions
+    n_ref = len(ref.area)
+    colors = np.zeros((n, 3), np.uint8)
+    source = np.full(n, -1, np.int64)
+    # per reference pixel: its region where it is colored drawing, n_ref where it is
+    # paper, n_ref + 1 where it is ink (a line, or a dark fill drawn as solid ink)
+    src = np.where(reference.ink, n_ref + 1,
+                   np.where(reference.drawing, ref.labels, n_ref)).astype(np.float32)
+    for k, fig in enumerate(page.figures):
+        if not len(fig.regions):
+            continue
+        found = register(ref, page, k, min_score=min_score)
+        if found is None:
+            continue
+        j, M, _ = found
+        y0, y1, x0, x1 = fig.box
+        lab = page.labels[y0:y1, x0:x1]
+        mine = np.zeros(n, bool)
+        mine[fig.regions] = True
+        sel = mine[lab] if ink is None else mine[lab] & ~ink[y0:y1, x0:x1]
+        code = _warp(src, M, fig.box, float(n_ref)).astype(np.int64)[sel]
+        rgb = _warp(reference.rgb, M, fig.box, (0, 0, 0))[sel].astype(np.int32)
+        lab = lab[sel].astype(np.int64)
+        paper = np.bincount(lab, minlength=n)
+        colored, inked = code < n_ref, code == n_ref + 1
+        best, _, total = _votes(lab[colored], code[colored], n, n_ref)
+        by_color = (paper > 0) & (total >= min_overlap * paper)
+        by_ink = (paper > 0) & ~by_color & (np.bincount(lab[inked], minlength=n)
+                                            >= INK_FILL * paper)
+        good = mine & (by_color | by_ink)
+        use = (colored & by_color[lab]) | (inked & by_ink[lab])
+        if not (good & (np.bincount(lab[use], minlength=n) > 0)).any():
+            continue
+        lu, cu = lab[use], rgb[use]
+        med = np.stack([grouped_median(lu, cu[:, c].astype(np.float64), n)
+                        for c in range(3)], 1)
+        med = np.clip(np.rint(med), 0, 255).astype(np.int32)
+        exact = by_color & (np.abs(reference.colors[best].astype(np.int32) - med).max(1)
+                            <= SAME_COLOR)
+        colors[good] = np.where(exact[good, None], reference.colors[best[good]], med[good])
+        source[good] = best[good]
+    return colors, source
 
 
 def region_medians(labels: np.ndarray, rgb: np.ndarray, ink: np.ndarray) -> np.ndarray:

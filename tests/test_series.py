@@ -170,8 +170,9 @@ def test_region_medians_exact_on_flat_colors():
 def test_bad_labels_raise(bad):
     with pytest.raises(FastcolorError):
         match_regions(bad, np.zeros((4, 4), np.int32))
-    with pytest.raises(FastcolorError):
-        match_regions(np.zeros((4, 4), np.int32), np.zeros((4, 4), np.int32), max_cost=0)
+    for kw in ({"min_score": 0}, {"min_score": 1.5}, {"min_overlap": 0}, {"min_score": True}):
+        with pytest.raises(FastcolorError):
+            match_regions(np.zeros((4, 4), np.int32), np.zeros((4, 4), np.int32), **kw)
 
 
 # ---------------------------------------------------------------------------
@@ -304,3 +305,145 @@ def test_parts_apart_are_one_component():
     labels = d.labels
     a, b, c = labels[60, 60], labels[60, 100], labels[165, 165]
     assert d.component[a] == d.component[b] != d.component[c]
+
+
+# ---------------------------------------------------------------------------
+# dense registration (figures, chamfer agreement, ICP) and color transfer
+# ---------------------------------------------------------------------------
+
+def _figure_of(d, labels, M):
+    """The figure (of ``describe``'s figures) holding the drawn figure's head."""
+    x, y = np.rint(_poly([SEEDS["head"]], M)[0]).astype(int)
+    return int(d.component[labels[y, x]])
+
+
+def _displacement(A, B, pts):
+    """Mean distance between two 2 x 3 transforms' images of ``pts``."""
+    p = np.asarray(pts, np.float64)
+    return float(np.linalg.norm((p @ A[:, :2].T + A[:, 2]) - (p @ B[:, :2].T + B[:, 2]),
+                                axis=1).mean())
+
+
+REGISTER_CASES = [similarity(1.0, 0, 110, 160), similarity(0.5, -20, 200, 120),
+                  similarity(1.5, 20, 150, 150), similarity(0.7, 12, 90, 200)]
+
+
+@pytest.mark.parametrize("M", REGISTER_CASES)
+@pytest.mark.parametrize("with_ink", [True, False])
+def test_register_recovers_the_transform(M, with_ink):
+    """The similarity from reference to page is the one the figure was drawn under."""
+    from fastcolor.flats import find_ink
+    from fastcolor.series import register
+    ref_gray, gray = page(REF_M), page(M, others=[(260, 40, 25)])
+    ref = describe(find_regions(ref_gray), find_ink(ref_gray) if with_ink else None)
+    labels = find_regions(gray)
+    d = describe(labels, find_ink(gray) if with_ink else None)
+    found = register(ref, d, _figure_of(d, labels, M))
+    assert found is not None
+    j, T, score = found
+    truth = (np.vstack([M, [0, 0, 1]]) @ np.linalg.inv(np.vstack([REF_M, [0, 0, 1]])))[:2]
+    pts = _poly(np.concatenate([p for p, _ in figure_shapes()]), REF_M)
+    assert _displacement(T, truth, pts) < 1.0
+    assert 0 < score <= 1
+
+
+def test_figures_group_ink_and_inner_regions():
+    """A figure whose lines do not close (its body leaks into the page background) is
+    still one figure with all its ink; a drawing far away is another."""
+    from fastcolor.flats import find_ink
+    canvas = np.full((200, 200), 255, np.uint8)
+    cv2.circle(canvas, (60, 60), 25, 0, 2)                      # a closed head
+    cv2.line(canvas, (40, 90), (40, 150), 0, 2)                 # an open body: two lines
+    cv2.line(canvas, (80, 90), (80, 150), 0, 2)
+    cv2.rectangle(canvas, (150, 150), (185, 185), 0, 2)        # far: another drawing
+    d = describe(find_regions(canvas), find_ink(canvas))
+    assert len(d.figures) == 2
+    head = d.figures[d.component[d.labels[60, 60]]]
+    y0, y1, x0, x1 = head.box
+    assert y1 >= 150 and x0 <= 40 and x1 >= 80                  # the body lines belong to it
+    assert d.component[d.labels[2, 2]] == -1                    # the page background
+
+
+def _reference_page(dark=(), leak=False):
+    """The figure at REF_M colored flat (the ``dark`` regions near-black, as a reference
+    draws a solid fill); ``leak``: the left body line erased, so in the reference the
+    left half of the body runs into the page background."""
+    gray = page(REF_M)
+    labels = find_regions(gray)
+    seeds = seed_labels(labels, REF_M)
+    palette = {name: c for name, c in zip(SEEDS, [(240, 200, 170), (60, 120, 230),
+                                                  (60, 180, 90), (220, 60, 70),
+                                                  (250, 210, 40), (150, 90, 200),
+                                                  (90, 200, 210)])}
+    for name in dark:
+        palette[name] = (25, 25, 25)
+    rgb = np.full(gray.shape + (3,), 255, np.uint8)
+    for name, c in palette.items():
+        rgb[labels == seeds[name]] = c
+    rgb[gray < 128] = 0
+    if leak:                                   # erase the left body line (x = -40)
+        x0 = int(round(_poly([(-40, 0)], REF_M)[0][0]))
+        y0, y1 = (int(round(_poly([(0, v)], REF_M)[0][1])) for v in (34, 72))
+        rgb[y0:y1, x0 - 3:x0 + 3] = palette["body_left"]
+    return rgb, palette
+
+
+@pytest.mark.parametrize("M", [similarity(0.8, 10, 140, 150), similarity(1.3, -18, 150, 150)])
+def test_transfer_colors_dark_fill_and_unclosed_reference_lines(M):
+    """The hat is a solid near-black fill in the reference (ink there, no region of its
+    own) and the reference's left body line is missing (that region is page background
+    there): on a page drawn with all its lines both still take their colors; the
+    other drawing and the page background take none."""
+    from fastcolor.flats import find_ink
+    from fastcolor.series import prepare_reference, transfer_colors
+    rgb, palette = _reference_page(dark=("hat",), leak=True)
+    ref = prepare_reference(rgb)
+    gray = page(M, others=[(255, 45, 28)])
+    labels = find_regions(gray)
+    colors, source = transfer_colors(ref, labels, find_ink(gray))
+    for name, region in seed_labels(labels, M).items():
+        assert source[region] >= 0, name
+        assert np.abs(colors[region].astype(int) - palette[name]).max() <= 3, name
+    assert source[labels[45, 255]] == -1 and source[labels[2, 2]] == -1
+
+
+def test_transfer_colors_single_region_figure():
+    """A figure of one region (no pair of regions to align) still registers: an
+    L-shaped blob turned and scaled takes its color; a circle drawn beside it none."""
+    from fastcolor.flats import find_ink
+    from fastcolor.series import prepare_reference, transfer_colors
+    shape = [(-30, -40), (10, -40), (10, 10), (40, 10), (40, 40), (-30, 40)]
+    ref_gray = np.full((200, 200), 255, np.uint8)
+    draw(ref_gray, similarity(1.0, 0, 100, 100), [(shape, True)])
+    rgb = np.full((200, 200, 3), 255, np.uint8)
+    inside = find_regions(ref_gray)
+    rgb[inside == inside[100, 80]] = (200, 40, 120)
+    rgb[ref_gray < 128] = 0
+    ref = prepare_reference(rgb)
+    M = similarity(0.7, 17, 70, 120)
+    gray = np.full((200, 200), 255, np.uint8)
+    draw(gray, M, [(shape, True)])
+    cv2.circle(gray, (162, 42), 22, 0, 2)
+    labels = find_regions(gray)
+    colors, source = transfer_colors(ref, labels, find_ink(gray))
+    x, y = np.rint(_poly([(-15, 0)], M)[0]).astype(int)
+    assert source[labels[y, x]] >= 0 and tuple(colors[labels[y, x]]) == (200, 40, 120)
+    assert source[labels[42, 162]] == -1
+
+
+def test_reference_from_page_and_transfer_bad_input():
+    from fastcolor.series import Reference, transfer_colors
+    labels = np.zeros((8, 8), np.int32)
+    with pytest.raises(FastcolorError):
+        Reference.from_page(np.zeros((8, 8), np.uint8), labels, np.zeros((8, 8), bool))
+    with pytest.raises(FastcolorError):
+        Reference.from_page(np.zeros((8, 8, 3), np.uint8), labels, np.zeros((4, 4), bool))
+    ref = Reference.from_page(np.full((8, 8, 3), 255, np.uint8), labels, np.zeros((8, 8), bool))
+    with pytest.raises(FastcolorError):
+        transfer_colors("sheet.png", labels)
+    with pytest.raises(FastcolorError):
+        transfer_colors(ref, labels, np.zeros((3, 3), bool))
+    with pytest.raises(FastcolorError):
+        transfer_colors(ref, labels, min_overlap=2)
+    colors, source = transfer_colors(ref, labels)             # a blank page: nothing
+    assert (source == -1).all() and colors.shape == (1, 3)
