@@ -719,7 +719,7 @@ def evaluate_series(pipe, drawings: list[Drawing], size: int, n_panels: int = 4,
         raise InvalidInputError(f"a series needs at least 2 panels, got {n_panels}")
     if len(drawings) < 2:
         raise InvalidInputError("the series eval needs at least 2 drawings")
-    from .series import reference_colors
+    from .series import prepare_reference
     fam = {}
     work = [(f, k) for f in families for k in range(len(drawings))]
     if progress:
@@ -733,7 +733,7 @@ def evaluate_series(pipe, drawings: list[Drawing], size: int, n_panels: int = 4,
         panels = make_series(drawings[k], other, f, size, n_panels, rng)
         s0 = seed + k * n_panels
         t0 = time.perf_counter()
-        reference_colors(panels[0]["color"])
+        prepare_reference(panels[0]["color"])      # what colorize_series does with it
         t_ref = time.perf_counter() - t0
         res = pipe.colorize_series([p["line"] for p in panels[1:]],
                                    reference=panels[0]["color"], seed=s0,
