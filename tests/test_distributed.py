@@ -168,3 +168,77 @@ def test_list_pages_and_errors(tmp_path, weights, capsys):
     assert main(["colorize", str(src), "-o", f"{tmp_path}/o/", "--ray", "--seed-by",
                  "index"]) == 2
     assert "--seed-by path" in capsys.readouterr().err
+
+
+def _single_process(pages: Path, out: Path, weights: Path, seed: int) -> None:
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                    # as an actor of one CPU: the same float sums
+    try:
+        assert main(["colorize", str(pages), "-o", f"{out}/", "--weights", str(weights),
+                     "--seed", str(seed), "--seed-by", "path"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_inputs_through_pyarrow_filesystems(tmp_path, pages, weights, capsys):
+    """A ``file://`` folder URI (read through pyarrow.fs.FileSystem.from_uri, as s3:// or
+    gs:// would be) and a pyarrow SubTreeFileSystem give the single process's bytes; a
+    page that cannot be decoded is listed by its name there."""
+    from pyarrow import fs as pafs
+    single = tmp_path / "single"
+    _single_process(pages, single, weights, 5)
+    capsys.readouterr()
+    out = tmp_path / "uri"
+    assert main(["colorize", pages.as_uri(), "-o", f"{out}/", "--weights", str(weights),
+                 "--seed", "5", "--ray", "--actors", "1", "--batch-size", "7"]) == 0
+    assert f"colored {PAGES} pages; 0 failed" in capsys.readouterr().out
+    names = sorted(p.name for p in single.iterdir())
+    assert names == sorted(p.name for p in out.iterdir())
+    for name in names:
+        assert (single / name).read_bytes() == (out / name).read_bytes(), name
+
+    # paths inside a pyarrow filesystem; one page of them corrupt
+    root = tmp_path / "bucket"
+    (root / "in").mkdir(parents=True)
+    for name in names[:5]:
+        (root / "in" / name).write_bytes((pages / name).read_bytes())
+    (root / "in" / names[2]).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    sub = pafs.SubTreeFileSystem(str(root), pafs.LocalFileSystem())
+    out2 = tmp_path / "sub"
+    summary = colorize_dataset(["in"], out2, filesystem=sub, weights=weights, seed=5,
+                               actors=2, batch_size=1)
+    assert (summary.done, summary.failed, summary.skipped) == (4, 1, 0)
+    failures = [json.loads(x) for x in (out2 / "failures.jsonl").read_text().splitlines()]
+    assert [f["path"] for f in failures] == [f"in/{names[2]}"]
+    assert "InvalidImageError" in failures[0]["error"]
+    for name in names[:5]:
+        if name != names[2]:
+            assert (single / name).read_bytes() == (out2 / name).read_bytes(), name
+    assert sorted(p.name for p in out2.iterdir()) == sorted(
+        [n for n in names[:5] if n != names[2]] + ["failures.jsonl"])   # nothing half-written
+
+
+def test_uri_and_batch_size_errors(tmp_path, pages, weights, capsys):
+    from fastcolor.errors import FastcolorError
+    for bad in (0, -1, 2.5, "4", True):
+        with pytest.raises(FastcolorError, match="batch_size must be"):
+            colorize_dataset(pages, tmp_path / "o", weights=weights, batch_size=bad)
+    for bad, says in (("0", "at least 1"), ("four", "whole number"), ("1.5", "whole number")):
+        assert main(["colorize", str(pages), "-o", f"{tmp_path}/o/", "--ray",
+                     "--batch-size", bad]) == 2
+        assert says in capsys.readouterr().err
+    assert main(["colorize", str(pages), "-o", f"{tmp_path}/o/", "--batch-size", "2"]) == 2
+    assert "go with --ray" in capsys.readouterr().err
+    # refused before any compute: unknown scheme, missing path, empty folder, input = output
+    (tmp_path / "empty").mkdir()
+    for uri, says in (("nosuchfs://bucket/in", "cannot read"),
+                      ((tmp_path / "missing").as_uri(), "does not exist"),
+                      ((tmp_path / "empty").as_uri(), "holds no images")):
+        assert main(["colorize", uri, "-o", f"{tmp_path}/o/", "--weights", str(weights),
+                     "--ray"]) == 2, uri
+        assert says in capsys.readouterr().err, uri
+    assert main(["colorize", pages.as_uri(), "-o", f"{pages}/", "--weights", str(weights),
+                 "--ray"]) == 2
+    assert "is the input" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
