@@ -22,8 +22,11 @@ art does not close.
    reference regions most like it in shape, log Hu moments 1-2); the best few are
    refined by iterative closest points (pairs within ``tau`` both ways, least-squares
    similarity, ``tau`` shrinking). Occlusion only lowers the agreement of every
-   hypothesis alike, so the visible part still decides. A figure whose best agreement
-   is below ``MIN_SCORE`` has no counterpart.
+   hypothesis alike, so the visible part still decides. The refined candidates are
+   judged by the *oriented* agreement (edge pixels count only where both edges run the
+   same way, within ``ORIENT_TOL``: a small drawing's dense lines lie within ``tau`` of
+   almost any other drawing's); a figure whose best is below ``MIN_SCORE`` has no
+   counterpart.
 3. **transfer.** Under that transform every region of the page figure looks at the
    reference pixels that land on its non-ink pixels. When at least ``min_overlap`` of
    them are colored drawing (neither the reference's paper nor its ink) it takes their
@@ -53,7 +56,8 @@ __all__ = ["PageRegions", "Reference", "describe", "match_regions", "prepare_ref
 MIN_AREA = 8            # regions smaller than this are never matched (too few pixels)
 GROUP_REACH = 0.03      # drawn pixels this close (share of the shorter side) are one figure
 MIN_FIGURE = 32         # figures with fewer drawn pixels are not registered
-MIN_SCORE = 0.45        # the least edge agreement (0..1) of a registration that is kept
+MIN_SCORE = 0.3         # the least oriented edge agreement (0..1) of a registration kept
+ORIENT_TOL = np.radians(30)                        # edges that run the same way
 ANGLES = np.radians(np.arange(-30, 31, 5))         # hypotheses' turns
 SCALES = (0.7, 0.85, 1.0, 1.18, 1.4)               # ... times sqrt(area ratio)
 SCALE_RANGE = (0.25, 4.0)                          # figures' scale ratios considered
@@ -73,6 +77,7 @@ class Figure:
     centroid: np.ndarray       # (x, y)
     regions: np.ndarray        # int64: the inner regions mostly inside it (>= MIN_AREA)
     points: np.ndarray         # float64 (k, 2): its edge pixels (x, y)
+    angle: np.ndarray          # float64 (k,): the direction across the edge there (mod pi)
     origin: np.ndarray         # (x, y) of ``dist``'s first pixel
     dist: np.ndarray           # float32: distance to its nearest edge pixel (box + margin)
     nearest: np.ndarray        # int32: index into ``points`` of that edge pixel
@@ -156,6 +161,7 @@ def _figure(labels, edges, area, border, box, mask, margin) -> Figure:
     e[y0 - fy0:y1 - fy0, x0 - fx0:x1 - fx0] = edges[y0:y1, x0:x1] & mask
     ey, ex = np.nonzero(e)
     points = np.stack([ex + fx0, ey + fy0], 1).astype(np.float64)
+    angle = _orientation(e)[ey, ex] if len(ey) else np.zeros(0)
     if len(ey):
         dist, near = cv2.distanceTransformWithLabels(
             np.where(e, 0, 255).astype(np.uint8), cv2.DIST_L2, 5,
@@ -164,8 +170,18 @@ def _figure(labels, edges, area, border, box, mask, margin) -> Figure:
     else:
         dist = np.full(e.shape, np.inf, np.float32)
         near = np.zeros(e.shape, np.int32)
-    return Figure((y0, y1, x0, x1), mask, a, centroid, regions, points,
+    return Figure((y0, y1, x0, x1), mask, a, centroid, regions, points, angle,
                   np.array([fx0, fy0], np.float64), dist, near)
+
+
+def _orientation(edges: np.ndarray) -> np.ndarray:
+    """Per pixel the direction (radians, modulo pi) across the edges near it: the
+    dominant gradient direction of the blurred edge mask (a structure tensor), the same
+    on both sides of a line and along its middle."""
+    e = cv2.GaussianBlur(edges.astype(np.float32), (0, 0), 1.0)
+    gx, gy = cv2.Sobel(e, cv2.CV_32F, 1, 0), cv2.Sobel(e, cv2.CV_32F, 0, 1)
+    jxx, jyy, jxy = (cv2.GaussianBlur(v, (0, 0), 1.5) for v in (gx * gx, gy * gy, gx * gy))
+    return 0.5 * np.arctan2(2 * jxy, jxx - jyy)
 
 
 def describe(labels, ink=None) -> PageRegions:
@@ -235,23 +251,39 @@ def _sample(points: np.ndarray, k: int) -> np.ndarray:
     return points[np.linspace(0, len(points) - 1, k).astype(np.int64)]
 
 
-def _agreement(H: np.ndarray, page: Figure, ref: Figure, tau: float, k: int) -> np.ndarray:
+def _agreement(H: np.ndarray, page: Figure, ref: Figure, tau: float, k: int,
+               oriented: bool = False) -> np.ndarray:
     """Per hypothesis (rows ``(a, b, tx, ty)`` of ``H``: the similarity
     ``x' = a x - b y + tx, y' = b x + a y + ty`` from reference to page) the harmonic
     mean of the shares of reference and page edge pixels (``k`` sampled of each) within
-    ``tau`` page pixels of an edge of the other (weights ``1 - (d / tau)^2``)."""
-    q = _sample(ref.points, k)
-    p = _sample(page.points, k)
+    ``tau`` page pixels of an edge of the other (weights ``1 - (d / tau)^2``);
+    ``oriented``: only where the two edges also run the same way (within
+    ``ORIENT_TOL``), so a drawing's dense lines do not agree with any other by chance."""
+    iq = _sample(np.arange(len(ref.points)), k)
+    ip = _sample(np.arange(len(page.points)), k)
+    q, p = ref.points[iq], page.points[ip]
     a, b, tx, ty = (H[:, i:i + 1] for i in range(4))
     fx = a * q[:, 0] - b * q[:, 1] + tx
     fy = b * q[:, 0] + a * q[:, 1] + ty
-    d, _ = page.lookup(np.stack([fx, fy], -1))
-    fwd = np.clip(1 - (d / tau) ** 2, 0, 1).mean(1)
+    d, near = page.lookup(np.stack([fx, fy], -1))
+    w = np.clip(1 - (d / tau) ** 2, 0, 1)
+    turn = np.arctan2(b, a)
+    if oriented:
+        w *= _same_way(ref.angle[iq] + turn, page.angle[near])
+    fwd = w.mean(1)
     s2 = a * a + b * b
     dx, dy = p[:, 0] - tx, p[:, 1] - ty
-    d, _ = ref.lookup(np.stack([(a * dx + b * dy) / s2, (a * dy - b * dx) / s2], -1))
-    bwd = np.clip(1 - (d * np.sqrt(s2) / tau) ** 2, 0, 1).mean(1)
+    d, near = ref.lookup(np.stack([(a * dx + b * dy) / s2, (a * dy - b * dx) / s2], -1))
+    w = np.clip(1 - (d * np.sqrt(s2) / tau) ** 2, 0, 1)
+    if oriented:
+        w *= _same_way(page.angle[ip] - turn, ref.angle[near])
+    bwd = w.mean(1)
     return 2 * fwd * bwd / np.maximum(fwd + bwd, 1e-9)
+
+
+def _same_way(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Directions modulo pi within ``ORIENT_TOL`` of each other."""
+    return np.abs((a - b + np.pi / 2) % np.pi - np.pi / 2) < ORIENT_TOL
 
 
 def _matrix(h: np.ndarray) -> np.ndarray:
@@ -335,7 +367,7 @@ def register(ref: PageRegions, page: PageRegions, figure: int, *,
             break
         M = _refine(M, fp, ref.figures[j], tau0, tau1)
         h = np.array([[M[0, 0], M[1, 0], M[0, 2], M[1, 2]]])
-        s = float(_agreement(h, fp, ref.figures[j], tau1 + 0.5, FINE_POINTS)[0])
+        s = float(_agreement(h, fp, ref.figures[j], tau1 + 0.5, FINE_POINTS, True)[0])
         if best is None or s > best[2]:
             best = (j, M, s)
     if best is None or best[2] < min_score:

@@ -447,3 +447,25 @@ def test_reference_from_page_and_transfer_bad_input():
         transfer_colors(ref, labels, min_overlap=2)
     colors, source = transfer_colors(ref, labels)             # a blank page: nothing
     assert (source == -1).all() and colors.shape == (1, 3)
+
+
+def test_register_rejects_another_drawing():
+    """A different drawing of about the same size and line density (a house: walls,
+    roof, door, two windows) gets no registration to the figure."""
+    from fastcolor.flats import find_ink
+    from fastcolor.series import register
+    house = [([(-40, -10), (40, -10), (40, 60), (-40, 60)], True),
+             ([(-48, -10), (0, -55), (48, -10)], True),
+             ([(-10, 60), (-10, 25), (10, 25), (10, 60)], False),
+             ([(-32, 0), (-16, 0), (-16, 16), (-32, 16)], True),
+             ([(16, 0), (32, 0), (32, 16), (16, 16)], True)]
+    ref_gray = page(REF_M)
+    ref = describe(find_regions(ref_gray), find_ink(ref_gray))
+    for M in (similarity(1.0, 0, 150, 150), similarity(1.2, 10, 140, 160)):
+        gray = np.full((300, 300), 255, np.uint8)
+        for pts, closed in house:
+            q = np.rint(_poly(pts, M) * 4).astype(np.int32)
+            cv2.polylines(gray, [q], closed, 0, 2, cv2.LINE_AA, shift=2)
+        d = describe(find_regions(gray), find_ink(gray))
+        assert len(d.figures) == 1
+        assert register(ref, d, 0) is None
