@@ -35,7 +35,14 @@ way comic panel extractors do it:
 * a block whose content box is under ``min_area`` pixels (a page number, a speck, a lone
   sound effect) is **dropped**: its pixels belong to no panel, like the gutters;
 * a page always yields at least one panel: with no panel found (a blank page, or only
-  specks) it is the whole page.
+  specks) it is the whole page;
+* **no frame, one picture**: when the cut finds several panels and not one of them is
+  framed (a drawn border: on three of its four sides a row or column at least
+  ``FRAME_INK`` ink within the outer ``FRAME_DEPTH`` of its box), the page is one
+  picture, not panels: drawings on paper with white space between them (an
+  illustration, a character sheet, a borderless panel crop) share one background and
+  one sample, so the page is the whole page. Borderless panels beside framed ones (a
+  webtoon alternating the two) are still cut.
 
 Defaults scale with the page's *short* side, so a webtoon strip 800 px wide and 20000 px
 tall is judged like an 800 px wide page (its gutters scale with its width, not its
@@ -76,6 +83,8 @@ _LINE_INK_SHARE = 0.005  # share of a paper line's pixels that may be ink (speck
 _LINE_INK_MIN = 2  # ... and at least this many pixels
 _SPECK_SHARE = 0.01  # specks cover at most this share of their lines (not a screen tone)
 _MEDIAN_SAMPLES = 1 << 20  # pixels the paper level's median reads at most
+FRAME_DEPTH = 0.1  # a panel's frame lies within this share of its box from each side
+FRAME_INK = 0.8  # ... as a line (row or column) at least this share ink
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,24 @@ def find_panels(gray: np.ndarray, *, min_gutter: int | None = None,
     _, ink = cv2.threshold(gray, paper_level - 1, 1, cv2.THRESH_BINARY_INV)
     cutter = _XYCut(ink, min_gutter, min_area, pad, rtl)
     cutter.split((0, height, 0, width), (0, height, 0, width), axis=0)
-    return cutter.panels or [Box(0, 0, height, width)]
+    panels = cutter.panels
+    if len(panels) > 1 and not any(_framed(ink, b) for b in panels):
+        return [Box(0, 0, height, width)]       # one picture: drawings on paper, no frame
+    return panels or [Box(0, 0, height, width)]
+
+
+def _framed(ink: np.ndarray, box: Box) -> bool:
+    """Whether ``box`` holds a drawn panel frame: on at least three of its four sides,
+    within the outer ``FRAME_DEPTH`` of the box, a line at least ``FRAME_INK`` ink."""
+    view = ink[box.slice]
+    h, w = view.shape
+    sides = 0
+    for axis, n in ((0, h), (1, w)):
+        depth = max(3, int(FRAME_DEPTH * n))
+        share = view.mean(axis=1 - axis)                 # ink share of each row / column
+        sides += int((share[:depth] >= FRAME_INK).any())
+        sides += int((share[-depth:] >= FRAME_INK).any())
+    return sides >= 3
 
 
 class _XYCut:

@@ -148,7 +148,9 @@ def test_page_number_in_the_margin_is_not_a_panel():
 # -- borderless art, strips, tall panels -----------------------------------------------
 
 def test_borderless_art_separated_by_paper():
-    page = canvas(700, 900)
+    """Beside a framed panel, borderless art is cut at the paper around it; with no frame
+    anywhere the page is one picture (an illustration, a character sheet)."""
+    page = canvas(1000, 900)
     rng = np.random.default_rng(4)
     blobs = [(40, 40, 420, 300), (480, 60, 860, 320), (60, 380, 840, 660)]  # x0 y0 x1 y1
     for x0, y0, x1, y1 in blobs:
@@ -156,9 +158,12 @@ def test_borderless_art_separated_by_paper():
                     0, 0, 360, 0, 2, AA)
         art(page, x0 + (x1 - x0) // 4, y0 + (y1 - y0) // 4, x1 - (x1 - x0) // 4,
             y1 - (y1 - y0) // 4, rng)
+    assert find_panels(page) == [Box(0, 0, 1000, 900)]          # no frame: one picture
+    frame = (40, 720, 860, 960)
+    bordered(page, [frame], rng)
     panels = find_panels(page)
     check(panels, page.shape)
-    assert len(panels) == 3
+    assert len(panels) == 4
     for b, (x0, y0, x1, y1) in zip(panels, blobs):
         # hugs the art with a little paper around it (pad 2 px; the ellipse's 1-2 px
         # tips may be trimmed as specks)
@@ -166,17 +171,19 @@ def test_borderless_art_separated_by_paper():
         assert abs(b.bottom - 1 - y1) <= 4 and abs(b.right - 1 - x1) <= 4
         sub = page[b.slice]
         assert (sub[:1] > 200).all() and (sub[:, :1] > 200).all()  # paper at its edge
+    assert_boxes(panels[3:], [frame])
 
 
 def test_a_line_crossing_the_gap_between_art_keeps_it_one_panel():
-    page = canvas(600, 400)
+    page = canvas(800, 400)
+    bordered(page, [(20, 620, 380, 780)], np.random.default_rng(11))   # a framed panel
     cv2.circle(page, (200, 120), 90, 0, 3, AA)
     cv2.circle(page, (200, 480), 90, 0, 3, AA)
     cv2.line(page, (200, 210), (230, 390), 0, 1, AA)  # a thin slanted line joins them
     panels = find_panels(page)
-    assert len(panels) == 1
-    cv2.line(page, (200, 210), (230, 390), 255, 3, AA)  # erased: two panels
-    assert len(find_panels(page)) == 2
+    assert len(panels) == 2
+    cv2.line(page, (200, 210), (230, 390), 255, 3, AA)  # erased: two panels of art
+    assert len(find_panels(page)) == 3
 
 
 def test_tall_panel_and_its_tiles():
