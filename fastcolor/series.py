@@ -439,6 +439,7 @@ MIN_INK_SHARE = 0.002  # below this share of dark neutral pixels: outline.extrac
 PAPER_DIFF = 24       # a reference pixel this far (max channel) from its paper is drawing
 INK_FILL = 0.6        # transfer: a region at least this much on reference ink (and
                       # not enough on its colors) is a dark fill the reference inked
+MEDIAN_SAMPLES = 20000  # transfer: pixels per figure its medians are taken over (at most)
 SAME_COLOR = 12       # transfer: a region's pixels' median this close to the reference
                       # region's color takes that color exactly
 
@@ -562,9 +563,12 @@ def transfer_colors(reference: Reference, page, ink=None, *, min_overlap: float 
                                             >= INK_FILL * paper)
         good = mine & (by_color | by_ink)
         use = (colored & by_color[lab]) | (inked & by_ink[lab])
-        if not (good & (np.bincount(lab[use], minlength=n) > 0)).any():
-            continue
         lu, cu = lab[use], rgb[use]
+        step = max(1, -(-len(lu) // MEDIAN_SAMPLES))  # a flat color's median survives striding
+        lu, cu = lu[::step], cu[::step]
+        good &= np.bincount(lu, minlength=n) > 0
+        if not good.any():
+            continue
         med = np.stack([grouped_median(lu, cu[:, c].astype(np.float64), n)
                         for c in range(3)], 1)
         med = np.clip(np.rint(med), 0, 255).astype(np.int32)
