@@ -30,7 +30,9 @@ start-up split in ``ray_<n>actor_startup_parts``: ``plan_s`` (pages listed, outp
 checked), ``ray_data_s`` (``import ray.data``), ``actor_spawn_s`` (Ray Data's executor
 and helper actors, the worker process, until the actor's constructor runs),
 ``actor_imports_s`` (torch, fastcolor), ``actor_load_s`` (the weights), ``dispatch_s``
-(the first batch reaches it). ``ray_1actor_extra_s`` splits the 1-actor overhead into
+(the first batch reaches it); ``ray_1actor_between_pages_ms_per_page``: the actor's
+time after its first page not spent inside a page (Ray's cost per batch), per page.
+``ray_1actor_extra_s`` splits the 1-actor overhead into
 those phases; ``ray_1actor_pages_for_15pct``: the job size at which the measured
 start-up difference falls under 15 % (at the single process's per-page time).
 ``--shell`` adds ``shell_single_s`` / ``shell_ray_1actor_s``: both as commands
@@ -148,7 +150,12 @@ def on_ray(inputs: Path, out: Path, seed: int, actors: int, batch_size: int) -> 
                               "actor_load_s": one["ready"] - one["imported"],
                               "dispatch_s": one["first"] - one["ready"]},
             "first_page_s": max(prof["first_page_s"]), "steady_page_s": prof["steady_page_s"],
-            "tail_s": prof["end"] - prof["last"]}
+            "tail_s": prof["end"] - prof["last"],
+            # an actor's time between its first page and the last not inside a page:
+            # Ray's cost per batch (fetch the next batch, return the results), per page
+            "between_pages_ms_per_page": 1000 * (
+                actors * (prof["last"] - first) - prof["busy_s"]) / summary.done
+            if actors == 1 else None}
 
 
 def from_shell(inputs: Path, out: Path, seed: int, ray_args: list[str] | None) -> float:

@@ -431,7 +431,8 @@ def _profile(started: float, marks: dict, results: list, ended: float) -> dict:
     constructor began: the worker process is up), ``imported`` (torch and fastcolor),
     ``ready`` (pipeline loaded) and ``first`` (its first page began); ``first_page_s``
     (each actor's first page: warm-up included), ``steady_page_s`` (the mean of every
-    later page), ``last`` (the last page ended) and ``end``."""
+    later page), ``busy_s`` (all pages' time, all actors), ``last`` (the last page
+    ended) and ``end``."""
     rel = {k: round(v - started, 4) for k, v in marks.items()}
     actors, later, firsts = {}, [], []
     for r in sorted(results, key=lambda r: float(r["start"])):
@@ -446,6 +447,7 @@ def _profile(started: float, marks: dict, results: list, ended: float) -> dict:
     out = dict(rel, actors=list(actors.values()), end=round(ended - started, 4))
     if results:
         out["last"] = round(max(float(r["end"]) for r in results) - started, 4)
+        out["busy_s"] = round(sum(later) + sum(firsts), 4)     # inside pages, all actors
         out["first_page_s"] = [round(t, 4) for t in firsts]
         out["steady_page_s"] = round(sum(later) / len(later), 4) if later else None
     return out
