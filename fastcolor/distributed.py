@@ -485,7 +485,8 @@ def cmd_colorize_ray(args) -> int:
         raise InvalidInputError("--ray seeds every page from its path (--seed-by path)")
     options = dict(background=args.background, temperature=args.temperature,
                    detect_background=not args.no_detect_background, flats=not args.no_flats,
-                   gap=args.gap, min_area=args.min_area, panels=not args.no_panels)
+                   gap=args.gap, min_area=args.min_area, panels=not args.no_panels,
+                   split=not args.no_split)
     if args.palette is not None:
         from .palette import parse_palette
         if args.no_flats:
