@@ -276,11 +276,21 @@ def test_follow_sample_shifts_each_region_by_the_sample():
     colors = color.clone()
     colors[:, 0, :, :4] = 0.5                            # the sample: left half redder
     colors[:, 2, :, 5:] = -0.25 + torch.rand(2, S, 3) * 0.01
-    out = losses.follow_sample(color, colors, line, torch.tensor([True, False]))
+    out = losses.follow_sample(color, colors, line, torch.tensor([True, False]), "mean")
     assert torch.allclose(out[0, 0, :, :4], torch.full((S, 4), 0.5))
     assert torch.allclose(out[0, 2, :, 5:], colors[0, 2, :, 5:].mean().expand(S, 3), atol=1e-6)
     assert torch.equal(out[1], color[1])                 # not a real row: unchanged
     assert losses.follow_sample(color, colors, line, None) is color
+    # the median (the default): a region of one color with speckles of another keeps
+    # its color, where the mean would be grayer
+    colors[:, 1, :, :4] = 0.8
+    colors[:, 1, 0, 0] = -1.0                            # one speckle
+    out = losses.follow_sample(color, colors, line, torch.tensor([True, False]))
+    assert torch.allclose(out[0, 1, :, :4], torch.full((S, 4), 0.8))
+    mean = losses.follow_sample(color, colors, line, torch.tensor([True, False]), "mean")
+    assert float(mean[0, 1, 1, 1]) < 0.8 - 0.05
+    with pytest.raises(ValueError):
+        losses.follow_sample(color, colors, line, torch.tensor([True, False]), "mode")
 
 
 @pytest.fixture(scope="module")

@@ -37,11 +37,14 @@ batch flagged ``real`` take the low-res colorizer's own sample of their panel as
 A sample picks its own colors, so its ground truth is not the panel's: both stages
 compare with the ground truth *following the sample* (``follow_sample``): each region of
 the exact line art (connected paper area, as in ``mask_regions``; the ink is one more
-region) shifted by the mean difference between the sample's upsampled colors and the
+region) shifted by the *median* difference between the sample's upsampled colors and the
 ground truth over it. The polisher then learns to clean a sample (flat, sharp regions,
 the drawing's own shading kept) without pulling it towards the colors it "should" have
 had (which averages samples into a pale wash), and the detector's L1 term compares the
-mean-replaced background with the sample's background color.
+mean-replaced background with the sample's background color. The median, not the mean:
+a sample's region is its color with speckles of others, and their mean is a grayer
+color than any in the region (the polisher trained on means washed every region pale:
+colorfulness 24 against the truth's 50 on validation panels).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import nn
 
 
@@ -119,12 +123,14 @@ def _with_real(batch: dict, low: torch.Tensor) -> torch.Tensor:
 
 
 def follow_sample(color: torch.Tensor, colors: torch.Tensor, line_u8: np.ndarray,
-                  real: torch.Tensor | None) -> torch.Tensor:
+                  real: torch.Tensor | None, statistic: str = "median") -> torch.Tensor:
     """The ground truth ``color`` ``(B, 3, S, S)`` of the ``real`` rows shifted, region by
-    region of the exact line art ``line_u8``, by the mean of ``colors - color`` over the
-    region (see module doc); other rows unchanged."""
+    region of the exact line art ``line_u8``, by the median (``statistic="mean"``: the
+    mean) of ``colors - color`` over the region (see module doc); other rows unchanged."""
     if real is None or not bool(real.any()):
         return color
+    if statistic not in ("median", "mean"):
+        raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
     out = color.detach().cpu().numpy().copy()
     diff = (colors.detach().cpu() - color.detach().cpu()).numpy()
     for i in np.nonzero(real.cpu().numpy())[0]:
@@ -133,7 +139,10 @@ def follow_sample(color: torch.Tensor, colors: torch.Tensor, line_u8: np.ndarray
         flat = labels.ravel()
         counts = np.maximum(np.bincount(flat, minlength=n), 1)
         for c in range(3):
-            shift = np.bincount(flat, weights=diff[i, c].ravel(), minlength=n) / counts
+            if statistic == "mean":
+                shift = np.bincount(flat, weights=diff[i, c].ravel(), minlength=n) / counts
+            else:
+                shift = np.asarray(ndimage.median(diff[i, c], labels, np.arange(n)))
             out[i, c] += shift[labels]
     return torch.from_numpy(np.clip(out, -1, 1)).to(color.device, color.dtype)
 
