@@ -214,12 +214,10 @@ def _framed(ink: np.ndarray, box: Box) -> bool:
     within the outer ``FRAME_DEPTH`` of the box, a line at least ``FRAME_INK`` ink."""
     view = ink[box.slice]
     h, w = view.shape
-    sides = 0
-    for axis, n in ((0, h), (1, w)):
-        depth = max(3, int(FRAME_DEPTH * n))
-        share = view.mean(axis=1 - axis)                 # ink share of each row / column
-        sides += int((share[:depth] >= FRAME_INK).any())
-        sides += int((share[-depth:] >= FRAME_INK).any())
+    dh, dw = max(3, int(FRAME_DEPTH * h)), max(3, int(FRAME_DEPTH * w))
+    bands = ((view[:dh], 1), (view[-dh:], 1), (view[:, :dw], 0), (view[:, -dw:], 0))
+    # the ink share of each row (top, bottom bands) / column (left, right bands)
+    sides = sum(int((band.mean(axis=axis) >= FRAME_INK).any()) for band, axis in bands)
     return sides >= 3
 
 

@@ -10,7 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 init=runs/w2dp_init.safetensors
 [ -f "$init" ] || cp runs/w2/weights.safetensors "$init"
-resume=()
 for stage in detector polisher; do
     resume=()
     [ -f runs/w2dp/checkpoint-$stage.pt ] && resume=(--resume)

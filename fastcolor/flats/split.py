@@ -52,22 +52,29 @@ NECK_FRACTIONS = (1 / 40, 1 / 20, 1 / 10)   # neck radii tried, narrowest first:
                                            # of the panel's shorter side
 
 
-def _candidates(labels, ink, pieces, threshold, min_area, keep) -> np.ndarray:
+def _candidates(labels, ink, pieces, threshold, min_area, keep) -> list:
+    """Step 1: per piece, the labels of the candidate regions in its box."""
     n = int(labels.max()) + 1
     regions, (prob,), inside = region_samples(labels, ink, [(b, [p]) for b, p in pieces])
     total = np.bincount(regions[inside], minlength=n)
     above = np.bincount(regions[inside], weights=(prob[inside] > threshold).astype(float),
                         minlength=n)
     share = above / np.maximum(total, 1)
-    area = np.bincount(labels.ravel(), minlength=n)
-    floor = np.full(n, MIN_AREA_FACTOR * min_area, np.int64)
-    for box, _ in pieces:                # the largest panel a region lies in sets its floor
-        ids = np.unique(labels[box.slice])
-        floor[ids] = np.maximum(floor[ids], int(MIN_PANEL_SHARE * box.area))
-    cut = (total > 0) & (share >= MIN_SHARE) & (share <= 1 - MIN_SHARE) & (area >= floor)
+    cut = (total > 0) & (share >= MIN_SHARE) & (share <= 1 - MIN_SHARE)
     if keep is not None and len(keep):
         cut[np.asarray(keep, np.int64)] = False
-    return cut
+    if not cut.any():                    # the common case: no page-sized pass below
+        return [np.zeros(0, np.int64) for _ in pieces]
+    area = np.bincount(labels.ravel(), minlength=n)
+    floor = np.full(n, MIN_AREA_FACTOR * min_area, np.int64)
+    present = []
+    for box, _ in pieces:                # the largest panel a region lies in sets its floor
+        sub = labels[box.slice]
+        ids = np.unique(sub[cut[sub]])
+        floor[ids] = np.maximum(floor[ids], int(MIN_PANEL_SHARE * box.area))
+        present.append(ids)
+    cut &= area >= floor
+    return [ids[cut[ids]] for ids in present]
 
 
 def _pieces(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
@@ -75,14 +82,21 @@ def _pieces(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     return count, lab, stats[:, cv2.CC_STAT_AREA]
 
 
-def _parts(region: np.ndarray, paper: np.ndarray, radius: int) -> tuple[int, np.ndarray]:
+def _depth(region: np.ndarray, paper: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each paper pixel of ``region`` to the nearest pixel that is
+    not (ink, another region, or outside the crop): the region's paper eroded by a disk
+    of radius ``r`` is ``depth > r``, for every ``r`` at the cost of one transform."""
+    padded = np.pad((region & paper).astype(np.uint8), 1)
+    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+
+
+def _parts(region: np.ndarray, depth: np.ndarray, radius: int) -> tuple[int, np.ndarray]:
     """Step 2: ``(count, parts)``, parts int32 of ``region``'s shape, 0 outside the region
     and ``1..count`` the part of each region pixel (count 1: no neck). The necks are those
-    of the region's ``paper`` (its ink pixels, which the regions share out, would fill
-    the openings); every pixel of the region, ink included, joins a part."""
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    padded = np.pad((region & paper).astype(np.uint8), radius)
-    core = cv2.erode(padded, disk)[radius:-radius, radius:-radius]
+    of the region's paper (``depth``, :func:`_depth`: its ink pixels, which the regions
+    share out, would fill the openings); every pixel of the region, ink included, joins
+    a part."""
+    core = (depth > radius).astype(np.uint8)
     count, lab, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=8)
     big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= max(1, (radius * radius) // 4)) + 1
     if len(big) < 2:
@@ -98,8 +112,9 @@ def _parts(region: np.ndarray, paper: np.ndarray, radius: int) -> tuple[int, np.
 def _background_side(region, paper, field, radii, threshold):
     """Steps 2-3: the background side (bool, ``region``'s shape) at the narrowest necks
     that separate background from figure, or None."""
+    depth = _depth(region, paper)
     for radius in radii:
-        count, parts = _parts(region, paper, radius)
+        count, parts = _parts(region, depth, radius)
         if count < 2:
             continue
         mean = np.asarray(ndimage.mean(field, parts, np.arange(1, count + 1)))
@@ -114,16 +129,13 @@ def split_by_background(labels: np.ndarray, ink: np.ndarray, pieces: list, thres
     """See the module doc. labels: int32 ``(H, W)``; ink: bool ``(H, W)``; pieces:
     ``[(box, probability), ...]``, the detector's probability float32 ``(h, w)`` at the
     model's scale over each panel box."""
-    cut = _candidates(labels, ink, pieces, threshold, min_area, keep)
-    if not cut.any():
-        return labels
+    candidates = _candidates(labels, ink, pieces, threshold, min_area, keep)
     out = None
     next_label = int(labels.max()) + 1
-    for box, prob in pieces:
-        sub = labels[box.slice]
-        here = np.unique(sub[cut[sub]]) if cut[sub].any() else []
+    for (box, prob), here in zip(pieces, candidates):
         if not len(here):
             continue
+        sub = labels[box.slice]
         short = min(box.height, box.width)
         radii = sorted({max(3, round(f * short)) for f in NECK_FRACTIONS})
         field = cv2.resize(prob, (box.width, box.height), interpolation=cv2.INTER_LINEAR)
