@@ -33,7 +33,10 @@ low-res sample either way), and measured:
   mean color, and ``class_mean`` (the training panels' mean background color on
   background regions and mean foreground color on the others: the best a colorizer
   that knows only which regions are background could do with constants);
-- **detector**: background IoU of the page's background mask against the truth; the
+- **detector**: background IoU of the page's background mask against the truth, over
+  all pixels and over paper pixels only (``detector_iou_paper``: ink is drawn over any
+  color, so whether an ink pixel counts as background changes nothing on the page; the
+  truth counts the ink inside the background as background, the flats mask does not); the
   share of the true background left in the polisher's colors (``background_missed``)
   and the share of the figure painted as background (``figure_as_background``), both
   over paper pixels;
@@ -41,8 +44,10 @@ low-res sample either way), and measured:
   sqrt(mu_rg^2 + mu_yb^2)`` over the paper pixels) of the output and of the ground
   truth: a pale wash scores far below the truth;
 - **white frame**: of the outer 8 px band of paper whose true color is not white, the
-  share the output leaves white (>= 250 in every channel): 0 when the border is not
-  special;
+  share the output leaves white (>= 250 in every channel); and ``white_frame_excess``:
+  that share minus the same share over the rest of the paper (a page whose chosen
+  background is white everywhere has no frame; a white band around colored paper does):
+  0 when the border is not special;
 - **ink preserved**: the fraction of ink pixels (outline value 0) that stay black (0, 0,
   0) in the output: must be 1.0;
 - **time**: seconds per image (the run with the detector, after one warm-up run).
@@ -173,6 +178,21 @@ def white_frame(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
     if not band.any():
         return None
     return float((image[band] >= 250).all(axis=-1).mean())
+
+
+def white_frame_excess(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
+                       width: int = 8) -> float | None:
+    """``white_frame`` minus the share of the other non-white-in-truth paper pixels that
+    ``image`` leaves white: how much whiter the border band is than the page's inside
+    (clipped at 0); None when the band or the inside has no such pixel."""
+    band = np.zeros(paper.shape, bool)
+    band[:width], band[-width:], band[:, :width], band[:, -width:] = True, True, True, True
+    colored = paper & (truth < 245).any(axis=-1)
+    edge, inner = band & colored, ~band & colored
+    if not edge.any() or not inner.any():
+        return None
+    white = (image >= 250).all(axis=-1)
+    return max(0.0, float(white[edge].mean() - white[inner].mean()))
 
 
 def ink_preserved(image: np.ndarray, outline: np.ndarray) -> float | None:
@@ -362,6 +382,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
     times, iou, missed, figure_bg = [], [], [], []
     colorful = {"fastcolor": [], "ground_truth": []}
     frame = {"fastcolor": [], "fastcolor_soft": []}
+    frame_excess = {"fastcolor": [], "fastcolor_soft": []}
+    iou_paper = []
     flat = {m: [] for m in FLAT_SHARE_OF}
     it = items
     if progress:
@@ -425,6 +447,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         pred = det.background_mask
         union = (truth | pred).sum()
         iou.append(float((truth & pred).sum() / union) if union else None)
+        union = ((truth | pred) & paper).sum()
+        iou_paper.append(float((truth & pred & paper).sum() / union) if union else None)
         t_bg, t_fg = truth & paper, ~truth & paper
         missed.append(float((t_bg & ~pred).sum() / t_bg.sum()) if t_bg.any() else None)
         figure_bg.append(float((t_fg & pred).sum() / t_fg.sum()) if t_fg.any() else None)
@@ -432,6 +456,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         colorful["ground_truth"].append(colorfulness(item.color, paper))
         for m in frame:
             frame[m].append(white_frame(outputs[m], item.color, paper))
+            frame_excess[m].append(white_frame_excess(outputs[m], item.color, paper))
 
     bg_with, bg_without = _mean(spread["with_detector"]), _mean(spread["without_detector"])
     ciede = {m: _mean(per[m]["all"]) for m in METHODS}
@@ -462,10 +487,12 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
                                   if any(x is not None for x in v) else None)
                               for k, v in ink.items()},
         "detector_iou": _mean(iou),
+        "detector_iou_paper": _mean(iou_paper),
         "background_missed": _mean(missed),
         "figure_as_background": _mean(figure_bg),
         "colorfulness": {k: _mean(v) for k, v in colorful.items()},
         "white_frame": {k: _mean(v) for k, v in frame.items()},
+        "white_frame_excess": {k: _mean(v) for k, v in frame_excess.items()},
         "seconds_per_image": _mean(times),
         "seconds_per_image_median": float(np.median(times)) if times else None,
         "backend": pipe.backend.name,
@@ -520,14 +547,17 @@ def format_table(r: dict) -> str:
     lines += ["",
               f"ink preserved      with detector {_fmt(ink['with_detector'], 4)}, without "
               f"{_fmt(ink['without_detector'], 4)} (must be 1.0)",
-              f"detector IoU       {_fmt(r['detector_iou'])} (true background missed "
+              f"detector IoU       {_fmt(r['detector_iou'])}, paper pixels "
+              f"{_fmt(r.get('detector_iou_paper'))} (true background missed "
               f"{_fmt(r.get('background_missed'))}, figure painted as background "
               f"{_fmt(r.get('figure_as_background'))})",
               f"colorfulness       fastcolor {_fmt(r.get('colorfulness', {}).get('fastcolor'), 1)}"
               f", ground truth {_fmt(r.get('colorfulness', {}).get('ground_truth'), 1)}",
               f"white frame        {_fmt(r.get('white_frame', {}).get('fastcolor'))} of the "
               f"outer 8 px that should not be white (soft "
-              f"{_fmt(r.get('white_frame', {}).get('fastcolor_soft'))})",
+              f"{_fmt(r.get('white_frame', {}).get('fastcolor_soft'))}); whiter than the "
+              f"inside by {_fmt(r.get('white_frame_excess', {}).get('fastcolor'))} (soft "
+              f"{_fmt(r.get('white_frame_excess', {}).get('fastcolor_soft'))})",
               f"seconds per image  {_fmt(r['seconds_per_image'], 4)} (median "
               f"{_fmt(r['seconds_per_image_median'], 4)})",
               "targets            " + ", ".join(f"{k}: {v}" for k, v in r["targets"].items())]

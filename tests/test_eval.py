@@ -13,7 +13,7 @@ from fastcolor.data.build import build_dataset
 from fastcolor.evaluate import (METHODS, chroma_spread, ciede2000, colorfulness,
                                 estimate_background, evaluate, flat_share, folder_items,
                                 ink_preserved, lay_ink, region_color_error, rgb_to_lab,
-                                white_frame)
+                                white_frame, white_frame_excess)
 from fastcolor.figure import COLUMNS, render_grid
 from fastcolor.pipeline import Pipeline
 
@@ -129,6 +129,14 @@ def test_colorfulness_and_white_frame_metrics():
     assert white_frame(framed, red, mask) == pytest.approx(expect) and expect > 0.5
     assert white_frame(red, red, mask) == 0.0
     assert white_frame(framed, np.full_like(red, 255), mask) is None     # truth is white
+    # the excess: the frame is whiter than the inside; an all-white page has no frame
+    assert white_frame_excess(framed, red, mask) == pytest.approx(expect)
+    assert white_frame_excess(np.full_like(red, 255), red, mask) == 0.0
+    assert white_frame_excess(red, red, mask) == 0.0
+    assert white_frame_excess(framed, np.full_like(red, 255), mask) is None
+    inside_white = red.copy()                    # white inside, red band: nothing to clip
+    inside_white[8:-8, 8:-8] = 255
+    assert white_frame_excess(inside_white, red, mask) == 0.0
 
 
 def test_flat_share_metric():
@@ -221,6 +229,9 @@ def test_evaluate_on_cache_items(setup):
     assert 0 <= r["background_missed"] <= 1 and 0 <= r["figure_as_background"] <= 1
     assert r["colorfulness"]["ground_truth"] > 0 and r["colorfulness"]["fastcolor"] >= 0
     assert set(r["white_frame"]) == {"fastcolor", "fastcolor_soft"}
+    assert set(r["white_frame_excess"]) == {"fastcolor", "fastcolor_soft"}
+    # the IoU over paper pixels (ink left out) beside the one over all pixels
+    assert 0 <= r["detector_iou_paper"] <= 1 and 0 <= r["detector_iou"] <= 1
 
 
 def test_eval_command(setup, tmp_path, capsys):
