@@ -314,6 +314,20 @@ Point closing_target(const Bits& ink, int64_t ey, int64_t ex, int64_t gap,
   for (const auto& [oy, ox] : sc.own)
     if (static_cast<__int128>(oy - ey) * e.dy + static_cast<__int128>(ox - ex) * e.dx >= 0)
       sc.tip.emplace_back(oy, ox);
+  // the stroke goes on past e (reference._stroke_goes_on): an own pixel farther than
+  // 2H + 2 from e (H: the half thickness capped at `depth`) within 60 degrees ahead of d;
+  // thinning broke the skeleton, not the line, so there is nothing to close
+  if (e.dy || e.dx) {
+    const int64_t half = half_thickness(ink, ey, ex, depth);
+    const int64_t near2 = (2 * half + 2) * (2 * half + 2);
+    const __int128 dd = static_cast<__int128>(e.dy) * e.dy + static_cast<__int128>(e.dx) * e.dx;
+    for (const auto& [oy, ox] : sc.own) {
+      const int64_t vy = oy - ey, vx = ox - ex, d2 = vy * vy + vx * vx;
+      if (d2 <= near2) continue;
+      const __int128 dot = static_cast<__int128>(vy) * e.dy + static_cast<__int128>(vx) * e.dx;
+      if (dot > 0 && 4 * dot * dot >= d2 * dd) return {-1, -1};
+    }
+  }
 
   // the nearest accepted ink pixel within the reach, ties first in raster order
   const int64_t r2 = reach * reach;

@@ -204,6 +204,19 @@ def test_hatching_does_not_split_the_region_it_shades():
     assert (box == lab[20, 110]).mean() > 0.75            # the cells merged away
 
 
+def test_hatching_that_thins_stays_in_its_region():
+    """The roof of examples/page_manga.png: hatch strokes 2 px wide that thin to 1 px
+    near the roof's bottom line. Thinning breaks their skeletons where they thin; those
+    skeleton ends are not stroke ends and must not be closed (they were: each strip
+    between two strokes was cut off the roof, colored on its own, a blotchy roof)."""
+    from pathlib import Path
+    page = Path(__file__).resolve().parent.parent / "examples" / "page_manga.png"
+    roof = cv2.imread(str(page), cv2.IMREAD_GRAYSCALE)[1040:1140, 380:640]
+    lab = regions(roof, gap=4, min_area=16)
+    strips = lab[62:86, 50:160][roof[62:86, 50:160] == 255]
+    assert (strips == lab[40, 130]).all()           # every strip is the roof (was 55 %)
+
+
 def test_trapping_colors_meet_under_the_line():
     img = canvas(60, 60)
     img[:, 27:33] = 0                                     # a 6-px line between two halves

@@ -189,6 +189,15 @@ def test_bundled_examples(name, gap, min_area):
     assert labels.max() >= 5
 
 
+def test_hatching_that_thins():
+    """examples/page_manga.png's roof: skeleton ends where hatching thins are not closed
+    on either path."""
+    gray = cv2.imread(str(ROOT / "examples" / "page_manga.png"), cv2.IMREAD_GRAYSCALE)
+    for gap, min_area in ((4, 16), (2, 0), (8, 40)):
+        assert_same(np.ascontiguousarray(gray[1040:1140, 380:640]), gap, min_area)
+        assert_same(np.ascontiguousarray(gray[280:420, 560:820]), gap, min_area)  # a shadow
+
+
 def test_comic_page():
     """The benchmark's synthetic comic page (512 px) equals the reference."""
     sys.path.insert(0, str(ROOT / "benchmarks"))

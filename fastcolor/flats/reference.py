@@ -13,7 +13,11 @@ contract both paths follow):
    reachable from ``e`` through ink (8-connected) in at most ``2R + 2`` steps are ``e``'s
    own stroke, and the stroke points from their centroid ``c`` towards ``e``: ``d = e - c``
    (exactly, in integers: ``d = n e - sum(own)``); the own pixels with
-   ``(o - e) . d >= 0`` are its tip. The nearest (to ``e``) other ink pixel ``p`` that is
+   ``(o - e) . d >= 0`` are its tip. When an own pixel lies farther than ``2H + 2`` from
+   ``e`` within 60 degrees ahead of ``d`` (``H``: the half thickness capped at ``2R + 2``
+   instead of ``gap``), the stroke goes on past ``e`` (thinning broke the skeleton where
+   the line's thickness changes, as hatching that thins from 2 px to 1 does) and ``e``
+   closes nothing: closing there cut every strip of such hatching off its region. The nearest (to ``e``) other ink pixel ``p`` that is
    within the reach (``|p - e|^2 <= R^2``), ahead of the stroke (``(p - e) . d > 0`` and
    ``4 ((p - e) . d)^2 >= |p - e|^2 |d|^2``: within 60 degrees; any direction when
    ``d = 0``) and at most ``gap + 1`` from a tip pixel (``|p - o|^2 <= (gap + 1)^2``),
@@ -132,6 +136,24 @@ def _own_stroke(ink: np.ndarray, y: int, x: int, depth: int) -> set:
     return seen
 
 
+def _stroke_goes_on(own_yx: np.ndarray, ahead: np.ndarray, y: int, x: int, dy: int,
+                    dx: int, half: int) -> bool:
+    """Whether e = (y, x) only ends its skeleton, not its stroke: an own pixel farther than
+    ``2 half + 2`` from e lies ahead within 60 degrees of d = (dy, dx) (thinning breaks the
+    skeleton of a line whose thickness changes, e.g. hatching that thins from 2 px to 1;
+    the ink itself goes on, so there is no gap to close). A real end's ink ahead is its
+    tip, within about ``half`` of e (``half``: its uncapped half thickness)."""
+    if not (dy or dx):
+        return False
+    vy, vx = own_yx[:, 0] - y, own_yx[:, 1] - x
+    far = (ahead > 0) & (vy * vy + vx * vx > (2 * half + 2) ** 2)
+    dd = dy * dy + dx * dx
+    for py, px, dot in zip(vy[far].tolist(), vx[far].tolist(), ahead[far].tolist()):
+        if 4 * dot * dot >= (py * py + px * px) * dd:    # exact: Python integers
+            return True
+    return False
+
+
 def close_gaps(ink: np.ndarray, gap: int) -> np.ndarray:
     """``ink`` (bool ``(H, W)``) with the closing segments of step 2 added."""
     closed = ink.copy()
@@ -142,10 +164,14 @@ def close_gaps(ink: np.ndarray, gap: int) -> np.ndarray:
     for y, x in skeleton_ends(thin(ink)).tolist():
         reach = gap + 2 * _half_thickness(ink, y, x, gap) + 3
         own = _own_stroke(ink, y, x, 2 * reach + 2)
+        half = _half_thickness(ink, y, x, 2 * reach + 2)
         own_yx = np.array(sorted(own), np.int64)
         dy = len(own) * y - int(own_yx[:, 0].sum())      # the stroke's direction, exact
         dx = len(own) * x - int(own_yx[:, 1].sum())
-        tip = own_yx[(own_yx[:, 0] - y) * dy + (own_yx[:, 1] - x) * dx >= 0]
+        ahead = (own_yx[:, 0] - y) * dy + (own_yx[:, 1] - x) * dx
+        tip = own_yx[ahead >= 0]
+        if _stroke_goes_on(own_yx, ahead, y, x, dy, dx, half):
+            continue
         y0, y1 = max(0, y - reach), min(h - 1, y + reach)
         x0, x1 = max(0, x - reach), min(w - 1, x + reach)
         best = None
