@@ -31,6 +31,7 @@ from .errors import InvalidInputError
 from .flats import (compose, default_min_area, find_ink, find_regions, hint_region_colors,
                     ink_threshold, paint_regions, region_colors, region_is_background)
 from .flats.colors import region_samples
+from .flats.hatching import sliver_hosts
 from .flats.split import split_by_background
 from .imageio import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image, save_image, to_uint8
 from .models import FastcolorModel
@@ -735,7 +736,9 @@ class Pipeline:
         """One color per region of ``labels`` -> (palette uint8 ``(n, 3)``, background
         regions bool ``(n,)``): the robust color of its polished pixels; background regions
         the one background color; regions hint strokes touch exactly the stroke's color;
-        regions mostly outside every panel (gutters, margins) white paper."""
+        regions mostly outside every panel (gutters, margins) white paper; the strips of
+        hatching the color of the region they shade when both are figure or both
+        background (``fastcolor.flats.hatching``)."""
         n = int(labels.max()) + 1
         regions, (rgb, bgprob), inside = region_samples(
             labels, page.region_ink, [(box, [c, p]) for box, c, p in fields])
@@ -755,10 +758,19 @@ class Pipeline:
             from .palette import snap_to_palette
             snap = colored & ~is_bg
             palette[snap] = snap_to_palette(palette[snap], lock)
+        hinted = None
         if page.hinted is not None:
             hinted, hint_colors = page.hinted
             palette[hinted] = hint_colors
             is_bg[hinted] = False
+        # hatching: a strip takes the color of the region it shades when the detector put
+        # both on the same side (a figure hatched all over has no host of its own: its
+        # strips would take the background's); a hinted strip keeps its stroke's color
+        hosts = sliver_hosts(labels, page.region_ink)
+        hosted = (hosts != np.arange(n)) & (is_bg[hosts] == is_bg)
+        if hinted is not None:
+            hosted[hinted] = False
+        palette[hosted] = palette[hosts[hosted]]
         return palette, is_bg
 
     # ---- 7. compose ---------------------------------------------------------------------
