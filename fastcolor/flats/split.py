@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from .colors import region_samples
 
@@ -101,6 +100,7 @@ def _parts(region: np.ndarray, depth: np.ndarray, radius: int) -> tuple[int, np.
     big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= max(1, (radius * radius) // 4)) + 1
     if len(big) < 2:
         return 1, region.astype(np.int32)
+    from scipy import ndimage          # here: importing it costs 0.3 s at every start
     seeds = np.zeros(region.shape, np.int32)
     for k, c in enumerate(big, 1):
         seeds[lab == c] = k
@@ -112,6 +112,7 @@ def _parts(region: np.ndarray, depth: np.ndarray, radius: int) -> tuple[int, np.
 def _background_side(region, paper, field, radii, threshold):
     """Steps 2-3: the background side (bool, ``region``'s shape) at the narrowest necks
     that separate background from figure, or None."""
+    from scipy import ndimage
     depth = _depth(region, paper)
     for radius in radii:
         count, parts = _parts(region, depth, radius)
