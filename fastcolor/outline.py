@@ -165,14 +165,17 @@ def extract_with_info(
     line_art: Union[bool, str] = "auto",
 ) -> tuple[np.ndarray, dict]:
     """The outline of ``image``: uint8 ``(H, W)``, ink 0 on paper 255, and what was done
-    to get it: ``{"source": "line_art" | "extracted", "inverted": bool, "stretched":
+    to get it: ``{"source": "line_art" | "shaded" | "extracted", "inverted": bool, "stretched":
     bool, ...}`` (see :func:`normalize_paper`).
 
-    With ``line_art="auto"`` an achromatic page is first put on clean paper
+    With ``line_art="auto"`` an achromatic page is put on clean paper
     (:func:`normalize_paper`: white-on-black art inverted, gray/yellowed/noisy scans and
-    light pencil stretched so paper is white and lines dark); if the result is line art
-    (:func:`is_line_art`), it is the outline, so a pencil stroke stays one stroke instead
-    of the two edges Canny would find.
+    light pencil stretched so paper is white and lines dark) and that gray is the
+    outline, so a pencil stroke or a soft scanned line stays one stroke instead of the
+    two edges Canny would find; ``source`` says ``line_art`` when it is a clean drawing
+    (:func:`is_line_art`), ``shaded`` when it has gray fills or screentones (kept: the
+    flats take what is dark enough as ink, the rest is colored and the tones lie over
+    it). Only a color page is extracted.
 
     Args:
         image: anything :func:`~fastcolor.imageio.load_image` takes (path, PIL
@@ -211,10 +214,13 @@ def extract_with_info(
     info = {"inverted": False, "stretched": False}
     if line_art == "auto":
         gray, info = normalize_paper(arr)
-        if gray is not None and is_line_art(gray):
-            return gray, {"source": "line_art", **info}
-        if gray is not None and (info["inverted"] or info["stretched"]):
-            arr = gray                 # a shaded scan: extract from it on clean paper
+        if gray is not None:
+            # achromatic: its gray on clean paper is the outline. A shaded or screentoned
+            # page keeps its tones ("shaded"): they are ink or paper by the flats' own
+            # threshold and lie over the colors like a colorist's multiplied line layer;
+            # Canny would outline both sides of every soft line (two thin lines with a
+            # colored ring between) and every screentone dot.
+            return gray, {"source": "line_art" if is_line_art(gray) else "shaded", **info}
     info["source"] = "extracted"
 
     ink = np.empty(arr.shape[:2], bool)

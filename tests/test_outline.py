@@ -164,8 +164,8 @@ def test_16bit_gray_matches_8bit() -> None:
     cv2.circle(gray8, (100, 50), 10, 90, -1)
     gray16 = gray8.astype(np.uint16) * 257
     assert not is_line_art(gray8)
-    out8, out16 = extract(gray8), extract(gray16)
-    assert set(np.unique(out8)) == {0, 255}
+    (out8, info8), (out16, info16) = extract_with_info(gray8), extract_with_info(gray16)
+    assert info8["source"] == info16["source"] == "shaded"      # its gray tones are kept
     np.testing.assert_array_equal(out16, out8)
     lines = line_drawing()
     np.testing.assert_array_equal(extract(lines.astype(np.uint16) * 257), lines)
@@ -250,6 +250,24 @@ def test_light_pencil_is_one_stroke_not_two_edges() -> None:
     column = out[:, 30] < 128                         # across the stroke: one run of ink
     runs = np.count_nonzero(np.diff(column.astype(np.int8)) == 1)
     assert runs == 1 and column[39:42].all()
+
+
+def test_shaded_scan_keeps_one_stroke_per_line_and_its_tones() -> None:
+    """A scanned page with a gray fill (shading) and soft lines: its gray is the outline,
+    not Canny's edges (two thin lines along each soft line, a ring colored between)."""
+    img = line_drawing()
+    img[60:100, 90:140] = np.minimum(img[60:100, 90:140], 110)  # a gray shadow
+    soft = cv2.GaussianBlur(img, (0, 0), 1.2)
+    soft = np.clip(soft.astype(np.float32) * 0.9 + 10, 0, 255).astype(np.uint8)   # toned paper
+    out, info = extract_with_info(scan_of(soft))
+    assert info["source"] == "shaded" and info["stretched"]
+    column = out[:, 30] < 128                          # across the frame's top: one run
+    runs = np.count_nonzero(np.diff(column[:20].astype(np.int8)) == 1)
+    assert runs == 1
+    tone = np.median(out[70:90, 100:130])                # the shadow stays a mid gray
+    assert 60 < tone < 200
+    far = cv2.erode((img == 255).astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    assert (out[far] >= 240).mean() > 0.99             # the paper is clean
 
 
 def test_white_on_black_is_inverted() -> None:
