@@ -72,6 +72,8 @@ _CHROMA_PIXEL = 0.15    # a pixel this far from gray (after white balance) is co
 _CHROMA_SHARE = 0.001   # ... and a page with more than this share of them is a color page
 _MIN_RANGE = 24 / 255   # paper-to-ink contrast below which nothing is stretched
 _KNEE = 0.9             # after stretching, grays above this are paper (scan noise)
+_MAX_LINE_SHARE = 0.3   # colored line art: its colored pixels at most this share ...
+_MAX_FILL_SHARE = 0.05  # ... and under this share of them survive an opening (no fills)
 
 
 _BAND = 256             # rows per band: full-page float temporaries stay bounded
@@ -88,15 +90,31 @@ def _paper_color(arr: np.ndarray) -> np.ndarray:
     return np.median(to_rgb01(np.ascontiguousarray(arr[::step, ::step])).reshape(-1, 3), axis=0)
 
 
-def _colored_pixels(arr: np.ndarray) -> int:
-    """How many pixels of an RGB(A) page are colored once the paper's tint is divided
-    out (chroma > 0.15), counted band by band."""
+def _colored_mask(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of an RGB(A) page, once the paper's tint is divided out: which pixels are colored
+    (chroma > 0.15; bool ``(H, W)``) and the ink strength's gray (the darkest channel,
+    uint8 ``(H, W)``: 255 = paper, dark where any channel is dark), band by band."""
     paper = np.maximum(_paper_color(arr), 1e-3)[None, None, :]
-    count = 0
+    mask = np.empty(arr.shape[:2], bool)
+    darkest = np.empty(arr.shape[:2], np.uint8)
     for rows in _bands(arr.shape[0]):
         rgb = np.clip(to_rgb01(arr[rows]) / paper, 0, 1)
-        count += int(np.count_nonzero(rgb.max(axis=2) - rgb.min(axis=2) > _CHROMA_PIXEL))
-    return count
+        low = rgb.min(axis=2)
+        mask[rows] = rgb.max(axis=2) - low > _CHROMA_PIXEL
+        darkest[rows] = to_uint8(low)
+    return mask, darkest
+
+
+def _only_lines(mask: np.ndarray) -> bool:
+    """Whether the colored pixels ``mask`` are lines, not fills: at most 30 % of the page,
+    and an opening by a square of ``max(7, min(H, W) / 100)`` px (odd) keeps under 5 %
+    of them (a stroke up to that wide vanishes, a colored area stays)."""
+    count = int(np.count_nonzero(mask))
+    if count == 0 or count > _MAX_LINE_SHARE * mask.size:
+        return False
+    k = max(7, min(mask.shape) // 100) | 1
+    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+    return int(np.count_nonzero(opened)) < _MAX_FILL_SHARE * count
 
 
 def _gray8(arr: np.ndarray) -> np.ndarray:
@@ -114,7 +132,11 @@ def normalize_paper(image: ImageSource) -> tuple[np.ndarray | None, dict]:
     """An achromatic page (line art, scan, pencil sketch) on clean white paper.
 
     Returns ``(gray, info)``: ``gray`` uint8 ``(H, W)`` (0 = ink, 255 = paper), or None
-    for a color page (more than 0.1% of pixels at chroma > 0.15 once the paper's tint is divided out).
+    for a color page (more than 0.1% of pixels at chroma > 0.15 once the paper's tint is
+    divided out, and those pixels not only lines). Line art drawn in colored ink (its
+    colored pixels at most 30 % of the page and thin: an opening by a square of
+    ``max(7, min(H, W) / 100)`` px keeps under 5 % of them) is line art: its gray is the
+    darkest channel (``colored_lines`` True; the lines come out gray, not in their color).
     ``info``: ``inverted`` (white lines on a dark page were turned into dark lines on
     paper: the median is dark and the page has light pixels), ``paper`` and ``ink`` (the
     gray levels found: median and 0.1th percentile), ``stretched`` (the levels were
@@ -124,10 +146,16 @@ def normalize_paper(image: ImageSource) -> tuple[np.ndarray | None, dict]:
     the same array, not copied). Levels are exact order statistics of the 8-bit gray's
     histogram (the median: the lower middle value)."""
     arr = load_image(image)
-    info = {"inverted": False, "stretched": False}
-    if arr.ndim == 3 and _colored_pixels(arr) > _CHROMA_SHARE * arr.shape[0] * arr.shape[1]:
-        return None, info
-    gray = _gray8(arr)
+    info = {"inverted": False, "stretched": False, "colored_lines": False}
+    gray = None
+    if arr.ndim == 3:
+        colored, darkest = _colored_mask(arr)
+        if np.count_nonzero(colored) > _CHROMA_SHARE * colored.size:
+            if not _only_lines(colored):
+                return None, info
+            gray, info["colored_lines"] = darkest, True     # line art drawn in color
+    if gray is None:
+        gray = _gray8(arr)
     hist = np.bincount(gray.ravel(), minlength=256)
     median, ink = order_statistic(hist, 0.5), order_statistic(hist, 0.001)
     if median < 128 and hist[129:].sum() > 0.001 * gray.size:

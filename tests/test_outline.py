@@ -270,6 +270,27 @@ def test_shaded_scan_keeps_one_stroke_per_line_and_its_tones() -> None:
     assert (out[far] >= 240).mean() > 0.99             # the paper is clean
 
 
+@pytest.mark.parametrize("ink", [(40, 90, 210), (90, 50, 30), (200, 40, 40)])
+def test_line_art_in_colored_ink_is_line_art(ink) -> None:
+    """Blue, brown or red lines on white: one stroke per line (Canny found both edges of
+    each line: a doubled outline with a ring between)."""
+    strength = (255 - line_drawing()).astype(np.float32)[..., None] / 255
+    img = (255 * (1 - strength) + np.float32(ink) * strength).astype(np.uint8)
+    out, info = extract_with_info(img)
+    assert info["source"] == "line_art" and info["colored_lines"]
+    column = out[:, 30] < 128                         # across the top of the frame: one run
+    assert np.count_nonzero(np.diff(column[:20].astype(np.int8)) == 1) == 1
+    assert (out[line_drawing() == 255] >= 250).mean() > 0.99      # the paper stays white
+
+
+def test_colored_fills_with_colored_lines_are_a_color_page() -> None:
+    img = np.full((100, 140, 3), 255, np.uint8)
+    cv2.rectangle(img, (18, 18), (121, 81), (40, 90, 210), 2)
+    img[30:70, 30:70] = RED                            # a colored area: not only lines
+    out, info = extract_with_info(img)
+    assert info["source"] == "extracted" and not info["colored_lines"]
+
+
 def test_white_on_black_is_inverted() -> None:
     img = 255 - line_drawing()
     out, info = extract_with_info(img)
