@@ -8,7 +8,8 @@ The layers, bottom to top (:data:`LAYER_NAMES`), all of the page's size:
   layer instead;
 - ``flats``: every region its color (``result.flats``), transparent on the background
   regions so the background layer shows through;
-- ``lines``: black ink on transparency, alpha ``255 - result.outline``.
+- ``lines``: black ink on transparency, alpha ``255 - result.outline`` (line art drawn in
+  colored ink: its colors, ``result.line_color``).
 
 Normal ("src-over") blending of these gives ``flats * gray / 255``: the colored page,
 ``result.image``. Each layered file also stores that flattened page itself (the PSD's
@@ -90,7 +91,8 @@ def layer_arrays(result) -> dict[str, np.ndarray]:
     else:
         background = _rgba(color, np.where(mask, 255, 0).astype(np.uint8))
     flats = _rgba(result.flats, np.where(mask, 0, 255).astype(np.uint8))
-    lines = _rgba(0, 255 - np.asarray(result.outline, np.uint8))
+    ink = getattr(result, "line_color", None)            # line art in colored ink
+    lines = _rgba(0 if ink is None else ink, 255 - np.asarray(result.outline, np.uint8))
     return {"background": background, "flats": flats, "lines": lines}
 
 

@@ -19,8 +19,8 @@ import numpy as np
 from fastcolor.errors import InvalidInputError
 from fastcolor.imageio import ImageSource, load_image, to_gray01, to_rgb01, to_uint8
 
-__all__ = ["extract", "extract_with_info", "is_line_art", "normalize_paper", "order_statistic",
-           "to_ink"]
+__all__ = ["extract", "extract_with_info", "ink_colors", "is_line_art", "normalize_paper",
+           "order_statistic", "to_ink"]
 
 # is_line_art thresholds, in [0, 1] units.
 _MAX_CHROMA = 0.06  # largest (max channel - min channel) of an achromatic drawing
@@ -72,7 +72,7 @@ _CHROMA_PIXEL = 0.15    # a pixel this far from gray (after white balance) is co
 _CHROMA_SHARE = 0.001   # ... and a page with more than this share of them is a color page
 _MIN_RANGE = 24 / 255   # paper-to-ink contrast below which nothing is stretched
 _KNEE = 0.9             # after stretching, grays above this are paper (scan noise)
-_MAX_LINE_SHARE = 0.3   # colored line art: its colored pixels at most this share ...
+_MAX_LINE_SHARE = 0.5   # colored line art: its colored pixels at most this share ...
 _MAX_FILL_SHARE = 0.05  # ... and under this share of them survive an opening (no fills)
 
 
@@ -106,7 +106,7 @@ def _colored_mask(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _only_lines(mask: np.ndarray) -> bool:
-    """Whether the colored pixels ``mask`` are lines, not fills: at most 30 % of the page,
+    """Whether the colored pixels ``mask`` are lines, not fills: at most half the page,
     and an opening by a square of ``max(7, min(H, W) / 100)`` px (odd) keeps under 5 %
     of them (a stroke up to that wide vanishes, a colored area stays)."""
     count = int(np.count_nonzero(mask))
@@ -134,9 +134,10 @@ def normalize_paper(image: ImageSource) -> tuple[np.ndarray | None, dict]:
     Returns ``(gray, info)``: ``gray`` uint8 ``(H, W)`` (0 = ink, 255 = paper), or None
     for a color page (more than 0.1% of pixels at chroma > 0.15 once the paper's tint is
     divided out, and those pixels not only lines). Line art drawn in colored ink (its
-    colored pixels at most 30 % of the page and thin: an opening by a square of
+    colored pixels at most half the page and thin: an opening by a square of
     ``max(7, min(H, W) / 100)`` px keeps under 5 % of them) is line art: its gray is the
-    darkest channel (``colored_lines`` True; the lines come out gray, not in their color).
+    darkest channel (``colored_lines`` True; :func:`ink_colors` gives the ink's color,
+    which the pipeline draws the lines in).
     ``info``: ``inverted`` (white lines on a dark page were turned into dark lines on
     paper: the median is dark and the page has light pixels), ``paper`` and ``ink`` (the
     gray levels found: median and 0.1th percentile), ``stretched`` (the levels were
@@ -169,6 +170,24 @@ def normalize_paper(image: ImageSource) -> tuple[np.ndarray | None, dict]:
     lut = np.clip((np.arange(256) - ink) / (median - ink) / _KNEE, 0, 1)
     info["stretched"] = True
     return np.rint(lut * 255).astype(np.uint8)[gray], info
+
+
+def ink_colors(image: ImageSource, outline: np.ndarray) -> np.ndarray:
+    """The color of the ink of line art drawn in colored ink: uint8 ``(H, W, 3)``. Each
+    pixel is taken as ink of color ``c`` over white paper with coverage ``a = 1 -
+    outline / 255`` (``outline``: its gray from :func:`extract_with_info`), so ``c = 255 -
+    (255 - rgb) / a`` (``a`` at least 0.25: paper and faint edges keep their own color,
+    which the composite then barely shows). Composing ``flats * outline / 255 + c * (1 -
+    outline / 255)`` redraws the lines in their color over any flats; black ink gives
+    black."""
+    arr = load_image(image)
+    out = np.empty(arr.shape[:2] + (3,), np.uint8)
+    for rows in _bands(arr.shape[0]):
+        rgb = to_rgb01(arr[rows]) if arr.ndim == 3 else \
+            np.repeat(to_gray01(arr[rows])[..., None], 3, axis=2)
+        a = np.maximum(1 - outline[rows].astype(np.float32) / 255, 0.25)[..., None]
+        out[rows] = to_uint8(np.clip(1 - (1 - rgb) / a, 0, 1))
+    return out
 
 
 def order_statistic(hist: np.ndarray, q: float) -> int:

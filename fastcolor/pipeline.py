@@ -92,7 +92,9 @@ class ColorizeResult:
     flats: uint8 ``(H, W, 3)``, every region its one color, no lines (None with
     ``flats=False``); regions: int32 ``(H, W)`` region labels ``0..n-1`` (None with
     ``flats=False`` and no hint strokes); region_colors: uint8 ``(n, 3)``, the color of
-    each region (``flats == region_colors[regions]``); panels: the panel boxes
+    each region (``flats == region_colors[regions]``); line_color: uint8 ``(H, W, 3)``,
+    the color of line art drawn in colored ink (the lines are drawn in it), None for
+    black ink; panels: the panel boxes
     (``fastcolor.panels.Box``) the page was colored by, in reading order; extras:
     ``sample_index``; ``outline``, how the outline was made (``inverted`` True for
     white-on-black art that was inverted, ``stretched`` for a scan or pencil put on
@@ -112,6 +114,7 @@ class ColorizeResult:
     region_colors: np.ndarray | None = None
     panels: list = field(default_factory=list)
     extras: dict = field(default_factory=dict, repr=False)
+    line_color: np.ndarray | None = field(default=None, repr=False)
 
     def to_pil(self):
         from PIL import Image
@@ -155,11 +158,14 @@ class Page:
     their colors (``fastcolor.flats.hint_region_colors``), or None; min_area: the
     smallest region the flats keep (``find_regions``' own default when not given); info:
     how the outline was made
-    (``fastcolor.outline.extract_with_info``); timings: seconds per step so far."""
+    (``fastcolor.outline.extract_with_info``); ink: uint8 ``(H, W, 3)``, the color of
+    line art drawn in colored ink (``fastcolor.outline.ink_colors``), None for black ink;
+    timings: seconds per step so far."""
 
     gray: np.ndarray
     panels: list
     tiles: list
+    ink: np.ndarray | None = None
     regions: np.ndarray | None = None
     region_ink: np.ndarray | None = None
     strokes: np.ndarray | None = None
@@ -299,10 +305,11 @@ class Pipeline:
         return self.weights_sha256
 
     # ---- inputs ---------------------------------------------------------------------
-    def _load_outline(self, item, extract_outline, timings=None) -> tuple[np.ndarray, dict]:
+    def _load_outline(self, item, extract_outline, timings=None):
         """Anything the pipeline takes -> (the line art's 8-bit gray, uint8 ``(H, W)``,
         0 = ink; what was done to get it: ``fastcolor.outline.extract_with_info``'s info, e.g.
-        ``inverted`` for white-on-black art, ``stretched`` for a scan or pencil).
+        ``inverted`` for white-on-black art, ``stretched`` for a scan or pencil; the ink's
+        colors, uint8 ``(H, W, 3)``, for line art drawn in colored ink, else None).
 
         The float convention: numpy arrays, PIL images and files are *images*, as in every
         image library: float 1.0 (uint8 255) is white paper. Torch tensors are *outlines*:
@@ -342,7 +349,7 @@ class Pipeline:
                     f"Pass the numpy array itself (images: 1.0 = paper), or 1 - tensor if it "
                     f"is an outline with 1 = paper")
             gray = torch.round((1 - t.to(torch.float32)) * 255).to(torch.uint8)
-            return gray.cpu().numpy(), {"source": "outline tensor"}
+            return gray.cpu().numpy(), {"source": "outline tensor"}, None
         if not (isinstance(extract_outline, (bool, np.bool_)) or (
                 isinstance(extract_outline, str) and extract_outline == "auto")):
             raise InvalidInputError(f"extract_outline must be 'auto', True or False, got {extract_outline!r}")
@@ -351,7 +358,9 @@ class Pipeline:
         with _timed(timings, "load"):
             arr = load_image(item)
         with _timed(timings, "outline"):
-            return outline_mod.extract_with_info(arr, line_art=line_art)
+            gray, info = outline_mod.extract_with_info(arr, line_art=line_art)
+            ink = outline_mod.ink_colors(arr, gray) if info.get("colored_lines") else None
+        return gray, info, ink
 
     def _lowres_hints(self, page: Page, hints, count: int):
         """Per tile: ``Hints`` as given, or the low-res grid of the regions the page's
@@ -573,7 +582,7 @@ class Pipeline:
         """Load the page, find its panels and cut them into tiles letterboxed into the
         model's square and, when flats or hint strokes need them, find its regions."""
         timings = {}
-        gray, info = self._load_outline(item, extract_outline, timings)
+        gray, info, ink = self._load_outline(item, extract_outline, timings)
         H, W = gray.shape
         with _timed(timings, "panels"):
             boxes = find_panels(gray) if panels else []
@@ -585,7 +594,7 @@ class Pipeline:
                 small, inner = letterbox(gray[tb.slice], self.config.image_size, fill=255)
                 square = (255 - small.astype(np.float32)) / np.float32(255)     # 1 = ink
                 tiles.append(Tile(k, tb, np.clip(square, 0, 1), inner))
-        page = Page(gray=gray, panels=boxes, tiles=tiles, info=info, timings=timings)
+        page = Page(gray=gray, panels=boxes, tiles=tiles, ink=ink, info=info, timings=timings)
         page.strokes = self._page_strokes(hints, gray.shape)
         if flats or page.strokes is not None:
             with _timed(timings, "flats"):
@@ -778,11 +787,11 @@ class Pipeline:
     def _compose_flats(page: Page, labels, palette, is_bg, bg_color) -> ColorizeResult:
         flats = paint_regions(labels, palette)
         bg_mask = is_bg[labels]
-        return ColorizeResult(image=compose(flats, page.gray), lowres=None,
+        return ColorizeResult(image=compose(flats, page.gray, page.ink), lowres=None,
                               background_mask=bg_mask,
                               background_color=bg_color if is_bg.any() else None,
                               outline=page.gray, seed=0, flats=flats, regions=labels,
-                              region_colors=palette)
+                              region_colors=palette, line_color=page.ink)
 
     @staticmethod
     def _compose_soft(page: Page, fields, bg_color, detect_background,
@@ -790,7 +799,8 @@ class Pipeline:
         """The polished colors resized to each panel, the background one color, ink on
         top; outside the panels white paper."""
         H, W = page.gray.shape
-        image = np.repeat(page.gray[..., None], 3, axis=2)
+        image = np.repeat(page.gray[..., None], 3, axis=2) if page.ink is None else \
+            compose(np.full((H, W, 3), 255, np.uint8), page.gray, page.ink)
         bg_mask = np.zeros((H, W), bool)
         for box, rgb, prob in fields:           # 8-bit before resizing: bounded memory
             rgb8 = to_uint8(rgb)
@@ -799,10 +809,12 @@ class Pipeline:
                 bg_mask[box.slice] = _resize(prob, box.width, box.height) > threshold
             if bg_color is not None:
                 color[bg_mask[box.slice]] = bg_color
-            image[box.slice] = compose(color, page.gray[box.slice])
+            image[box.slice] = compose(color, page.gray[box.slice],
+                                       None if page.ink is None else page.ink[box.slice])
         return ColorizeResult(image=image, lowres=None, background_mask=bg_mask,
                               background_color=bg_color if bg_mask.any() else None,
-                              outline=page.gray, seed=0, regions=page.regions)
+                              outline=page.gray, seed=0, regions=page.regions,
+                              line_color=page.ink)
 
     @staticmethod
     def _lowres_u8(lowres) -> np.ndarray:
@@ -849,7 +861,7 @@ class Pipeline:
         results = []
         for i, item in enumerate(pages):
             timings = {}
-            gray, info = self._load_outline(item, extract, timings)
+            gray, info, _ = self._load_outline(item, extract, timings)
             strokes, match, t0 = None, None, time.perf_counter()
             if ref is not None:
                 labels = find_regions(gray, gap=gap, min_area=min_area)

@@ -146,12 +146,18 @@ def paint_regions(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return palette[labels]
 
 
-def compose(flats: np.ndarray, gray: np.ndarray) -> np.ndarray:
-    """The colored page: the line art multiplied over the flats, ``flats * gray / 255``
-    rounded (uint8 ``(H, W, 3)``; black ink stays black, anti-aliasing stays as drawn)."""
+def compose(flats: np.ndarray, gray: np.ndarray, ink: np.ndarray | None = None) -> np.ndarray:
+    """The colored page: the line art over the flats, ``flats * gray / 255`` rounded
+    (uint8 ``(H, W, 3)``; black ink stays black, anti-aliasing stays as drawn). With
+    ``ink`` (uint8 ``(H, W, 3)``: the color of line art drawn in colored ink,
+    ``fastcolor.outline.ink_colors``) the lines are drawn in it:
+    ``(flats * gray + ink * (255 - gray)) / 255`` (the same for black ink)."""
     out = np.empty_like(flats)
     for y in range(0, flats.shape[0], _ROWS):           # in bands: bounded temporaries
-        band = flats[y:y + _ROWS].astype(np.uint16) * gray[y:y + _ROWS, :, None]
+        g = gray[y:y + _ROWS, :, None].astype(np.uint16)
+        band = flats[y:y + _ROWS].astype(np.uint16) * g      # <= 255 * 255 + 127 in all
+        if ink is not None:
+            band += ink[y:y + _ROWS].astype(np.uint16) * (255 - g)
         band += 127
         out[y:y + _ROWS] = band // 255
     return out

@@ -20,7 +20,7 @@ from ..errors import InvalidInputError
 from ..flats import compose, paint_regions
 
 #: the arrays of a StoredResult that count against the store's bytes
-_ARRAYS = ("image", "outline", "regions", "region_colors", "is_bg")
+_ARRAYS = ("image", "outline", "regions", "region_colors", "is_bg", "line_color")
 
 
 @dataclass
@@ -38,19 +38,22 @@ class StoredResult:
     region_colors: np.ndarray | None = None
     is_bg: np.ndarray | None = None
     variants: list = field(default_factory=list)   # ids of the variants it was made with
+    line_color: np.ndarray | None = None            # line art in colored ink: its colors
 
     @classmethod
     def from_result(cls, result) -> "StoredResult":
         """From a ``fastcolor.ColorizeResult``."""
         if result.region_colors is None or result.flats is None:
             return cls(image=result.image, outline=result.outline, seed=result.seed,
-                       background_color=result.background_color)
+                       background_color=result.background_color,
+                       line_color=result.line_color)
         regions = result.regions
         is_bg = np.zeros(len(result.region_colors), bool)
         is_bg[regions[result.background_mask]] = True
         return cls(image=result.image, outline=result.outline, seed=result.seed,
                    background_color=result.background_color, regions=regions,
-                   region_colors=result.region_colors, is_bg=is_bg)
+                   region_colors=result.region_colors, is_bg=is_bg,
+                   line_color=result.line_color)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -92,7 +95,7 @@ class StoredResult:
             for label, color in zip(labels, colors):
                 palette[label] = color
                 is_bg[label] = False
-        image = compose(paint_regions(self.regions, palette), self.outline)
+        image = compose(paint_regions(self.regions, palette), self.outline, self.line_color)
         return replace(self, image=image, region_colors=palette, is_bg=is_bg,
                        background_color=bg_color if is_bg.any() else None, variants=[])
 
@@ -108,7 +111,7 @@ class StoredResult:
                               background_mask=self.is_bg[self.regions],
                               background_color=self.background_color, seed=self.seed,
                               flats=self.flats(), regions=self.regions,
-                              region_colors=self.region_colors)
+                              region_colors=self.region_colors, line_color=self.line_color)
 
     def arrays(self) -> list[np.ndarray]:
         return [a for a in (getattr(self, name) for name in _ARRAYS) if a is not None]
