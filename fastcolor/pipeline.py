@@ -94,7 +94,9 @@ class ColorizeResult:
     ``flats=False`` and no hint strokes); region_colors: uint8 ``(n, 3)``, the color of
     each region (``flats == region_colors[regions]``); line_color: uint8 ``(H, W, 3)``,
     the color of line art drawn in colored ink (the lines are drawn in it), None for
-    black ink; panels: the panel boxes
+    black ink; region_hosts: int64 ``(n,)``, the region whose color each region follows
+    (a strip of hatching its host, ``fastcolor.flats.hatching``; every other region
+    itself), None without flats; panels: the panel boxes
     (``fastcolor.panels.Box``) the page was colored by, in reading order; extras:
     ``sample_index``; ``outline``, how the outline was made (``inverted`` True for
     white-on-black art that was inverted, ``stretched`` for a scan or pencil put on
@@ -115,6 +117,7 @@ class ColorizeResult:
     panels: list = field(default_factory=list)
     extras: dict = field(default_factory=dict, repr=False)
     line_color: np.ndarray | None = field(default=None, repr=False)
+    region_hosts: np.ndarray | None = field(default=None, repr=False)
 
     def to_pil(self):
         from PIL import Image
@@ -549,11 +552,12 @@ class Pipeline:
                 with _timed(clock, "flats"):
                     regions = self._split_regions(page, fields, bg_color,          # 6a
                                                   detect_background and split, threshold)
-                    palette, is_bg = self._flats(page, regions, fields, bg_color,   # 6b
-                                                 detect_background, threshold, lock)
+                    palette, is_bg, hosts = self._flats(page, regions, fields,      # 6b
+                                                        bg_color, detect_background,
+                                                        threshold, lock)
                 with _timed(clock, "compose"):
                     result = self._compose_flats(page, regions, palette, is_bg,     # 7
-                                                 bg_color)
+                                                 bg_color, hosts)
             else:
                 with _timed(clock, "compose"):
                     result = self._compose_soft(page, fields, bg_color,             # 7
@@ -743,7 +747,7 @@ class Pipeline:
     def _flats(self, page: Page, labels, fields, bg_color, detect_background, threshold,
                lock=None):
         """One color per region of ``labels`` -> (palette uint8 ``(n, 3)``, background
-        regions bool ``(n,)``): the robust color of its polished pixels; background regions
+        regions bool ``(n,)``, each region's host int64 ``(n,)``): the robust color of its polished pixels; background regions
         the one background color; regions hint strokes touch exactly the stroke's color;
         regions mostly outside every panel (gutters, margins) white paper; the strips of
         hatching the color of the region they shade when both are figure or both
@@ -780,18 +784,20 @@ class Pipeline:
         if hinted is not None:
             hosted[hinted] = False
         palette[hosted] = palette[hosts[hosted]]
-        return palette, is_bg
+        return palette, is_bg, np.where(hosted, hosts, np.arange(n))
 
     # ---- 7. compose ---------------------------------------------------------------------
     @staticmethod
-    def _compose_flats(page: Page, labels, palette, is_bg, bg_color) -> ColorizeResult:
+    def _compose_flats(page: Page, labels, palette, is_bg, bg_color,
+                       hosts=None) -> ColorizeResult:
         flats = paint_regions(labels, palette)
         bg_mask = is_bg[labels]
         return ColorizeResult(image=compose(flats, page.gray, page.ink), lowres=None,
                               background_mask=bg_mask,
                               background_color=bg_color if is_bg.any() else None,
                               outline=page.gray, seed=0, flats=flats, regions=labels,
-                              region_colors=palette, line_color=page.ink)
+                              region_colors=palette, line_color=page.ink,
+                              region_hosts=hosts)
 
     @staticmethod
     def _compose_soft(page: Page, fields, bg_color, detect_background,

@@ -79,3 +79,24 @@ def test_pipeline_paints_the_strips_in_the_plain_part_color():
     h = pipe(img, seed=0, detect_background=False, gap=0, min_area=4, hints=hints)
     assert tuple(h.image[45, 101]) == (255, 0, 0)
     assert (h.regions == strip).sum() and tuple(h.image[45, 40]) != (255, 0, 0)
+
+
+def test_a_click_on_the_shaded_region_colors_its_strips_too():
+    """The studio: recoloring the plain part recolors the strips that follow it; a strip
+    clicked itself is colored alone and stops following."""
+    from fastcolor.studio import StoredResult
+    img = half_hatched()
+    r = Pipeline.random(seed=0)(img, seed=0, detect_background=False, gap=0, min_area=4)
+    plain, strip = r.regions[45, 40], r.regions[45, 101]
+    assert r.region_hosts is not None and r.region_hosts[strip] == plain
+    stored = StoredResult.from_result(r)
+    red = stored.recolor([(40, 45)], [(255, 0, 0)])
+    paper = img[45, 83:145] == 255
+    assert (red.image[45, 83:145][paper] == (255, 0, 0)).all()
+    blue = red.recolor([(101, 45)], [(0, 0, 255)])                # one strip alone
+    assert tuple(blue.image[45, 101]) == (0, 0, 255)
+    assert tuple(blue.image[45, 93]) == (255, 0, 0)
+    green = blue.recolor([(40, 45)], [(0, 255, 0)])               # it no longer follows
+    assert tuple(green.image[45, 101]) == (0, 0, 255)
+    assert tuple(green.image[45, 93]) == (0, 255, 0)
+    np.testing.assert_array_equal(green.to_result().region_hosts, green.hosts)

@@ -22,9 +22,10 @@ hatching shade it.
    the patch's sliver it shares the longest such border with (repeated until nothing
    changes); a patch that touches no other region keeps its colors.
 
-The flats (``Pipeline`` step 6b) then give each hosted sliver its host's color and
-background class; the regions themselves stay as drawn (a click in the studio still
-colors one strip). Cost: two erosions of the page and a pass over the horizontal and
+The flats (``Pipeline`` step 6b) then give each hosted sliver its host's color when the
+detector put both on the same side (figure or background); the regions themselves stay as drawn, and ``region_hosts`` on the
+result lets the studio recolor a region with its strips (a strip clicked alone is
+colored alone). Cost: two erosions of the page and a pass over the horizontal and
 vertical label borders.
 """
 

@@ -20,7 +20,7 @@ from ..errors import InvalidInputError
 from ..flats import compose, paint_regions
 
 #: the arrays of a StoredResult that count against the store's bytes
-_ARRAYS = ("image", "outline", "regions", "region_colors", "is_bg", "line_color")
+_ARRAYS = ("image", "outline", "regions", "region_colors", "is_bg", "line_color", "hosts")
 
 
 @dataclass
@@ -39,6 +39,7 @@ class StoredResult:
     is_bg: np.ndarray | None = None
     variants: list = field(default_factory=list)   # ids of the variants it was made with
     line_color: np.ndarray | None = None            # line art in colored ink: its colors
+    hosts: np.ndarray | None = None     # the region each follows (hatching strips: their host)
 
     @classmethod
     def from_result(cls, result) -> "StoredResult":
@@ -53,7 +54,7 @@ class StoredResult:
         return cls(image=result.image, outline=result.outline, seed=result.seed,
                    background_color=result.background_color, regions=regions,
                    region_colors=result.region_colors, is_bg=is_bg,
-                   line_color=result.line_color)
+                   line_color=result.line_color, hosts=result.region_hosts)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -78,8 +79,10 @@ class StoredResult:
 
     def recolor(self, points, colors, background=None) -> "StoredResult":
         """A new result: the region under each point ``(x, y)`` takes its color (RGB
-        tuples, one per point); ``background`` (RGB or None) paints every background
-        region. Shares ``regions`` and ``outline`` with this one."""
+        tuples, one per point), and so do the strips of hatching that follow it (a strip
+        clicked itself is colored alone and follows nothing after); ``background`` (RGB
+        or None) paints every background region. Shares ``regions`` and ``outline`` with
+        this one."""
         self._need_flats("recoloring")
         palette = self.region_colors.copy()
         is_bg, bg_color = self.is_bg, self.background_color
@@ -90,13 +93,19 @@ class StoredResult:
                                         "regions to color instead")
             palette[is_bg] = background
             bg_color = tuple(background)
+        hosts = self.hosts
         if labels:
             is_bg = is_bg.copy()        # a region colored by hand is no longer background
+            if hosts is not None:       # a strip clicked itself stops following its host
+                hosts = hosts.copy()
+                hosts[labels] = labels
             for label, color in zip(labels, colors):
-                palette[label] = color
-                is_bg[label] = False
+                # the strips of hatching on a region follow it (fastcolor.flats.hatching)
+                follow = [label] if hosts is None else np.flatnonzero(hosts == label)
+                palette[follow] = color
+                is_bg[follow] = False
         image = compose(paint_regions(self.regions, palette), self.outline, self.line_color)
-        return replace(self, image=image, region_colors=palette, is_bg=is_bg,
+        return replace(self, image=image, region_colors=palette, is_bg=is_bg, hosts=hosts,
                        background_color=bg_color if is_bg.any() else None, variants=[])
 
     def flats(self) -> np.ndarray:
@@ -111,7 +120,8 @@ class StoredResult:
                               background_mask=self.is_bg[self.regions],
                               background_color=self.background_color, seed=self.seed,
                               flats=self.flats(), regions=self.regions,
-                              region_colors=self.region_colors, line_color=self.line_color)
+                              region_colors=self.region_colors, line_color=self.line_color,
+                              region_hosts=self.hosts)
 
     def arrays(self) -> list[np.ndarray]:
         return [a for a in (getattr(self, name) for name in _ARRAYS) if a is not None]
