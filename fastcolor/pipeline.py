@@ -867,7 +867,7 @@ class Pipeline:
         results = []
         for i, item in enumerate(pages):
             timings = {}
-            gray, info, _ = self._load_outline(item, extract, timings)
+            gray, info, ink = self._load_outline(item, extract, timings)
             strokes, match, t0 = None, None, time.perf_counter()
             if ref is not None:
                 labels = find_regions(gray, gap=gap, min_area=min_area)
@@ -876,6 +876,9 @@ class Pipeline:
                 strokes = series_hints(labels, own, colors)
             spent = time.perf_counter() - t0
             result = self(gray, seed=seed + i, hints=strokes, extract_outline=False, **options)
+            if ink is not None:                  # line art in colored ink: its own colors
+                result.image = compose(result.flats, result.outline, ink)
+                result.line_color = ink
             result.extras["outline"] = info
             result.extras["timings"] = {**result.extras["timings"], **timings, "series": spent}
             result.extras["series"] = match

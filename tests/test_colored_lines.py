@@ -81,3 +81,13 @@ def test_black_line_art_has_no_line_color(pipe):
     r = pipe(gray, seed=0)
     assert r.line_color is None
     np.testing.assert_array_equal(r.image, compose(r.flats, r.outline))
+
+
+def test_series_keeps_the_line_color(pipe):
+    rgb, gray = drawing()
+    pages = pipe.colorize_series([rgb, rgb], seed=0)
+    core = gray < 30
+    for r in pages:
+        assert r.line_color is not None
+        assert ((r.image[core][:, 2].astype(int) - r.image[core][:, 0]) > 100).mean() > 0.9
+        np.testing.assert_array_equal(r.image, compose(r.flats, r.outline, r.line_color))
