@@ -29,7 +29,9 @@ low-res sample either way), and measured:
   ground truth and of the output over their clean paper (``outline >= 250``); the
   CIEDE2000 between the two, weighted by the region's area, averaged over all regions
   and split into background (regions mostly in the true background) and foreground.
-  What a colorist sees: one number per region, not per pixel. Baselines: all white, one
+  What a colorist sees: one number per region, not per pixel. The foreground is also
+  scored on its colored regions alone (``region_ciede2000_foreground_colored``: not white
+  in the truth), where only knowing the drawing helps. Baselines: all white, one
   mean color, and ``class_mean`` (the training panels' mean background color on
   background regions and mean foreground color on the others: the best a colorizer
   that knows only which regions are background could do with constants);
@@ -229,12 +231,14 @@ def region_color_error(image: np.ndarray, truth: np.ndarray, labels: np.ndarray,
                        paper: np.ndarray, background: np.ndarray) -> dict:
     """Area-weighted CIEDE2000 between the per-region median CIELAB colors of ``image``
     and ``truth`` (uint8 RGB) over the ``paper`` pixels of each region of ``labels``;
-    ``{"all", "bg", "fg"}`` (None where no region), bg = regions mostly in
-    ``background``."""
+    ``{"all", "bg", "fg", "fg_colored"}`` (None where no region), bg = regions mostly in
+    ``background``, fg_colored = the foreground regions whose true color is not white
+    paper (L* < 93 or chroma C* > 6): where a colorizer must know the drawing's colors
+    (balloons, eyes and paper inside a drawing are white in the truth)."""
     from .flats.colors import grouped_median
     lab_ids = labels[paper].astype(np.int64)
     if not len(lab_ids):
-        return {"all": None, "bg": None, "fg": None}
+        return {"all": None, "bg": None, "fg": None, "fg_colored": None}
     ids, lab_ids = np.unique(lab_ids, return_inverse=True)
     n = len(ids)
     area = np.bincount(lab_ids, minlength=n).astype(np.float64)
@@ -247,7 +251,9 @@ def region_color_error(image: np.ndarray, truth: np.ndarray, labels: np.ndarray,
 
     def weighted(sel):
         return float((d[sel] * area[sel]).sum() / area[sel].sum()) if sel.any() else None
-    return {"all": weighted(np.ones(n, bool)), "bg": weighted(is_bg), "fg": weighted(~is_bg)}
+    colored = (med[1][:, 0] < 93) | (np.hypot(med[1][:, 1], med[1][:, 2]) > 6)
+    return {"all": weighted(np.ones(n, bool)), "bg": weighted(is_bg), "fg": weighted(~is_bg),
+            "fg_colored": weighted(~is_bg & colored)}
 
 
 def class_means(panels, limit: int = 500) -> tuple[np.ndarray, np.ndarray]:
@@ -375,7 +381,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
                                     [it.outline >= 250 for it in items])
     class_rgb = [_u8(c) for c in class_colors]
     per = {m: {"all": [], "bg": [], "fg": []} for m in METHODS}
-    region = {m: {"all": [], "bg": [], "fg": []} for m in METHODS}
+    region = {m: {"all": [], "bg": [], "fg": [], "fg_colored": []} for m in METHODS}
     spread = {"with_detector": [], "without_detector": [], "ground_truth": []}
     std_ab = {"with_detector": [], "without_detector": []}
     ink = {"with_detector": [], "without_detector": []}
@@ -480,6 +486,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         "region_ciede2000": {m: _mean(region[m]["all"]) for m in METHODS},
         "region_ciede2000_background": {m: _mean(region[m]["bg"]) for m in METHODS},
         "region_ciede2000_foreground": {m: _mean(region[m]["fg"]) for m in METHODS},
+        "region_ciede2000_foreground_colored": {m: _mean(region[m]["fg_colored"])
+                                                for m in METHODS},
         "class_colors": [[float(v) for v in c] for c in class_colors],
         "flat_share": {m: _mean(v) for m, v in flat.items()},
         "ink_preserved": {k: _mean(v) for k, v in ink.items()},
@@ -534,13 +542,15 @@ def format_table(r: dict) -> str:
                      f"{_fmt(r['ciede2000_background'][m], 2):>8s} "
                      f"{_fmt(r['ciede2000_foreground'][m], 2):>8s}")
     lines += ["", f"{'region CIEDE2000 (area-weighted)':28s} {'all':>8s} {'backgr.':>8s} "
-                  f"{'foregr.':>8s}"]
+                  f"{'foregr.':>8s} {'fg colored':>10s}"]
     for m in METHODS:
         if r.get("region_ciede2000", {}).get(m) is None:
             continue
+        colored = r.get("region_ciede2000_foreground_colored", {}).get(m)
         lines.append(f"  {m:26s} {_fmt(r['region_ciede2000'][m], 2):>8s} "
                      f"{_fmt(r['region_ciede2000_background'][m], 2):>8s} "
-                     f"{_fmt(r['region_ciede2000_foreground'][m], 2):>8s}")
+                     f"{_fmt(r['region_ciede2000_foreground'][m], 2):>8s} "
+                     f"{_fmt(colored, 2):>10s}")
     ink = r["ink_preserved"]
     lines += ["", "flat share (area of closed regions in one color, 1 = flat)"]
     lines += [f"  {m:26s} {_fmt(v)}" for m, v in r.get("flat_share", {}).items()]

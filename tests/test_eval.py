@@ -163,14 +163,19 @@ def test_region_color_error_weights_regions_by_area():
     paper = np.ones((10, 30), bool)
     background = labels == 1
     r = region_color_error(truth, truth, labels, paper, background)
-    assert r == {"all": 0.0, "bg": 0.0, "fg": 0.0}
+    assert r == {"all": 0.0, "bg": 0.0, "fg": 0.0, "fg_colored": 0.0}
     image = truth.copy()
     image[:, :10] = (190, 40, 40)
     image[0, 0] = (0, 0, 255)                             # one odd pixel: the median ignores it
     d = float(ciede2000(rgb_to_lab(np.uint8([[190, 40, 40]])), rgb_to_lab(np.uint8([[200, 30, 30]])))[0])
     r = region_color_error(image, truth, labels, paper, background)
     assert r["fg"] == pytest.approx(d) and r["bg"] == 0.0
+    assert r["fg_colored"] == pytest.approx(d)              # red: a colored region
     assert r["all"] == pytest.approx(d * 100 / 300)
+    white = truth.copy()
+    white[:, :10] = 255                                     # a white figure (a balloon)
+    r = region_color_error(image, white, labels, paper, background)
+    assert r["fg"] is not None and r["fg_colored"] is None
 
 
 def test_pipeline_preserves_ink_with_and_without_detector():
@@ -220,6 +225,7 @@ def test_evaluate_on_cache_items(setup):
     assert all(v is not None and v >= 0 for v in r["ciede2000"].values())
     assert r["ink_preserved"] == {"with_detector": 1.0, "without_detector": 1.0}
     assert set(r["region_ciede2000"]) == set(METHODS)
+    assert set(r["region_ciede2000_foreground_colored"]) == set(METHODS)
     flat = r["flat_share"]
     assert flat["fastcolor"] > 0.97 and flat["fastcolor"] > flat["fastcolor_soft"]
     # the true background, shrunk by a pixel, is flat in the ground truth
