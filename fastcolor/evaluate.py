@@ -170,13 +170,18 @@ def colorfulness(image: np.ndarray, mask: np.ndarray) -> float | None:
     return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
 
 
+def _border_band(shape: tuple, width: int) -> np.ndarray:
+    """bool ``shape``: the outer ``width`` px of the page."""
+    band = np.zeros(shape, bool)
+    band[:width], band[-width:], band[:, :width], band[:, -width:] = True, True, True, True
+    return band
+
+
 def white_frame(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
                 width: int = 8) -> float | None:
     """Of the outer ``width`` px band of ``paper`` whose ``truth`` color is not white, the
     share ``image`` leaves white (>= 250 in every channel); None when there is none."""
-    band = np.zeros(paper.shape, bool)
-    band[:width], band[-width:], band[:, :width], band[:, -width:] = True, True, True, True
-    band &= paper & (truth < 245).any(axis=-1)
+    band = _border_band(paper.shape, width) & paper & (truth < 245).any(axis=-1)
     if not band.any():
         return None
     return float((image[band] >= 250).all(axis=-1).mean())
@@ -187,8 +192,7 @@ def white_frame_excess(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
     """``white_frame`` minus the share of the other non-white-in-truth paper pixels that
     ``image`` leaves white: how much whiter the border band is than the page's inside
     (clipped at 0); None when the band or the inside has no such pixel."""
-    band = np.zeros(paper.shape, bool)
-    band[:width], band[-width:], band[:, :width], band[:, -width:] = True, True, True, True
+    band = _border_band(paper.shape, width)
     colored = paper & (truth < 245).any(axis=-1)
     edge, inner = band & colored, ~band & colored
     if not edge.any() or not inner.any():

@@ -91,8 +91,8 @@ def layer_arrays(result) -> dict[str, np.ndarray]:
     else:
         background = _rgba(color, np.where(mask, 255, 0).astype(np.uint8))
     flats = _rgba(result.flats, np.where(mask, 0, 255).astype(np.uint8))
-    ink = getattr(result, "line_color", None)            # line art in colored ink
-    lines = _rgba(0 if ink is None else ink, 255 - np.asarray(result.outline, np.uint8))
+    ink = 0 if result.line_color is None else result.line_color   # colored ink: its colors
+    lines = _rgba(ink, 255 - np.asarray(result.outline, np.uint8))
     return {"background": background, "flats": flats, "lines": lines}
 
 

@@ -183,8 +183,7 @@ def ink_colors(image: ImageSource, outline: np.ndarray) -> np.ndarray:
     arr = load_image(image)
     out = np.empty(arr.shape[:2] + (3,), np.uint8)
     for rows in _bands(arr.shape[0]):
-        rgb = to_rgb01(arr[rows]) if arr.ndim == 3 else \
-            np.repeat(to_gray01(arr[rows])[..., None], 3, axis=2)
+        rgb = to_rgb01(arr[rows])
         a = np.maximum(1 - outline[rows].astype(np.float32) / 255, 0.25)[..., None]
         out[rows] = to_uint8(np.clip(1 - (1 - rgb) / a, 0, 1))
     return out

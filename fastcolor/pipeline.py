@@ -156,7 +156,8 @@ class Page:
     boxes in reading order (``fastcolor.panels``; the whole page with ``panels=False``);
     tiles: the model inputs, panel by panel (a panel far from square is cut into
     overlapping tiles); regions: int32 ``(H, W)`` flat regions (None when not needed);
-    region_ink: bool ``(H, W)``, the ink the regions were cut by; strokes: uint8 RGBA
+    region_ink: bool ``(H, W)``, the ink the regions were cut by; region_hosts: the
+    hatching hosts of ``regions`` once step 6b has found them; strokes: uint8 RGBA
     ``(H, W, 4)`` page-sized hint strokes, or None; hinted: the regions they touch and
     their colors (``fastcolor.flats.hint_region_colors``), or None; min_area: the
     smallest region the flats keep (``find_regions``' own default when not given); info:
@@ -171,6 +172,7 @@ class Page:
     ink: np.ndarray | None = None
     regions: np.ndarray | None = None
     region_ink: np.ndarray | None = None
+    region_hosts: np.ndarray | None = None
     strokes: np.ndarray | None = None
     hinted: tuple | None = None
     min_area: int = 16
@@ -779,12 +781,22 @@ class Pipeline:
         # hatching: a strip takes the color of the region it shades when the detector put
         # both on the same side (a figure hatched all over has no host of its own: its
         # strips would take the background's); a hinted strip keeps its stroke's color
-        hosts = sliver_hosts(labels, page.region_ink)
+        hosts = self._sliver_hosts(page, labels)
         hosted = (hosts != np.arange(n)) & (is_bg[hosts] == is_bg)
         if hinted is not None:
             hosted[hinted] = False
         palette[hosted] = palette[hosts[hosted]]
         return palette, is_bg, np.where(hosted, hosts, np.arange(n))
+
+    @staticmethod
+    def _sliver_hosts(page: Page, labels) -> np.ndarray:
+        """``fastcolor.flats.hatching.sliver_hosts`` of ``labels``: computed once for the
+        page's own regions (every sample shares them unless 6a cut them)."""
+        if labels is not page.regions:
+            return sliver_hosts(labels, page.region_ink)
+        if page.region_hosts is None:
+            page.region_hosts = sliver_hosts(labels, page.region_ink)
+        return page.region_hosts
 
     # ---- 7. compose ---------------------------------------------------------------------
     @staticmethod
