@@ -45,6 +45,10 @@ low-res sample either way), and measured:
 - **colorfulness** (Hasler and Suesstrunk 2003, ``sqrt(sd_rg^2 + sd_yb^2) + 0.3
   sqrt(mu_rg^2 + mu_yb^2)`` over the paper pixels) of the output and of the ground
   truth: a pale wash scores far below the truth;
+- **figure like background**: the share of the figure (regions mostly outside the true
+  background, by paper area) whose region color lies within CIEDE2000 10 of the
+  background color of the same image (``figure_like_background``), for the output and
+  for the ground truth: a figure painted in its background's color is lost on the page;
 - **white frame**: of the outer 8 px band of paper whose true color is not white, the
   share the output leaves white (>= 250 in every channel); and ``white_frame_excess``:
   that share minus the same share over the rest of the paper (a page whose chosen
@@ -239,25 +243,56 @@ def region_color_error(image: np.ndarray, truth: np.ndarray, labels: np.ndarray,
     ``background``, fg_colored = the foreground regions whose true color is not white
     paper (L* < 93 or chroma C* > 6): where a colorizer must know the drawing's colors
     (balloons, eyes and paper inside a drawing are white in the truth)."""
-    from .flats.colors import grouped_median
     lab_ids = labels[paper].astype(np.int64)
     if not len(lab_ids):
         return {"all": None, "bg": None, "fg": None, "fg_colored": None}
-    ids, lab_ids = np.unique(lab_ids, return_inverse=True)
-    n = len(ids)
-    area = np.bincount(lab_ids, minlength=n).astype(np.float64)
-    is_bg = np.bincount(lab_ids, weights=background[paper].astype(np.float64), minlength=n) > area / 2
-    med = []
-    for img in (image, truth):
-        lab = rgb_to_lab(img[paper])
-        med.append(np.stack([grouped_median(lab_ids, lab[:, c], n) for c in range(3)], 1))
+    lab_ids, area, is_bg = _paper_regions(lab_ids, background[paper])
+    med = [_region_medians(img[paper], lab_ids, len(area)) for img in (image, truth)]
     d = ciede2000(med[0], med[1])
 
     def weighted(sel):
         return float((d[sel] * area[sel]).sum() / area[sel].sum()) if sel.any() else None
     colored = (med[1][:, 0] < 93) | (np.hypot(med[1][:, 1], med[1][:, 2]) > 6)
-    return {"all": weighted(np.ones(n, bool)), "bg": weighted(is_bg), "fg": weighted(~is_bg),
+    return {"all": weighted(np.ones(len(area), bool)), "bg": weighted(is_bg), "fg": weighted(~is_bg),
             "fg_colored": weighted(~is_bg & colored)}
+
+
+def _paper_regions(lab_ids: np.ndarray, background: np.ndarray):
+    """Region labels of the paper pixels -> (labels renumbered ``0..n-1``, each region's
+    area float64 ``(n,)``, bool ``(n,)``: mostly in ``background`` (bool, per pixel))."""
+    ids, lab_ids = np.unique(lab_ids, return_inverse=True)
+    n = len(ids)
+    area = np.bincount(lab_ids, minlength=n).astype(np.float64)
+    is_bg = np.bincount(lab_ids, weights=background.astype(np.float64), minlength=n) > area / 2
+    return lab_ids, area, is_bg
+
+
+def _region_medians(rgb: np.ndarray, lab_ids: np.ndarray, n: int) -> np.ndarray:
+    """uint8 RGB pixels ``(m, 3)`` and their regions ``(m,)`` -> each region's median
+    CIELAB color ``(n, 3)``."""
+    from .flats.colors import grouped_median
+    lab = rgb_to_lab(rgb)
+    return np.stack([grouped_median(lab_ids, lab[:, c], n) for c in range(3)], 1)
+
+
+def figure_like_background(image: np.ndarray, labels: np.ndarray, paper: np.ndarray,
+                           background: np.ndarray, tolerance: float = 10.0) -> float | None:
+    """The share of the figure (the regions of ``labels`` mostly outside ``background``,
+    by area over their ``paper`` pixels) whose median color in ``image`` (uint8 RGB) lies
+    within CIEDE2000 ``tolerance`` of the image's background color (the median CIELAB
+    over the regions mostly in ``background``): a figure lost in its background. None
+    without both a figure and a background."""
+    lab_ids = labels[paper].astype(np.int64)
+    if not len(lab_ids):
+        return None
+    lab_ids, area, is_bg = _paper_regions(lab_ids, background[paper])
+    if is_bg.all() or not is_bg.any():
+        return None
+    pixels = image[paper]
+    med = _region_medians(pixels, lab_ids, len(area))
+    back = rgb_to_lab(pixels[is_bg[lab_ids]])
+    d = ciede2000(med[~is_bg], np.median(back, axis=0)[None])
+    return float(area[~is_bg][d < tolerance].sum() / area[~is_bg].sum())
 
 
 def class_means(panels, limit: int = 500) -> tuple[np.ndarray, np.ndarray]:
@@ -391,6 +426,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
     ink = {"with_detector": [], "without_detector": []}
     times, iou, missed, figure_bg = [], [], [], []
     colorful = {"fastcolor": [], "ground_truth": []}
+    lost = {"fastcolor": [], "ground_truth": []}
     frame = {"fastcolor": [], "fastcolor_soft": []}
     frame_excess = {"fastcolor": [], "fastcolor_soft": []}
     iou_paper = []
@@ -434,6 +470,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
             for k, v in region_color_error(img, item.color, labels, paper,
                                            item.background).items():
                 region[m][k].append(v)
+        for m, img in (("fastcolor", det.image), ("ground_truth", item.color)):
+            lost[m].append(figure_like_background(img, labels, paper, item.background))
         paper = item.outline > 127
         bg = cv2.erode(item.background.astype(np.uint8), kernel).astype(bool) & paper
         fg = paper & ~item.background
@@ -503,6 +541,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         "background_missed": _mean(missed),
         "figure_as_background": _mean(figure_bg),
         "colorfulness": {k: _mean(v) for k, v in colorful.items()},
+        "figure_like_background": {k: _mean(v) for k, v in lost.items()},
         "white_frame": {k: _mean(v) for k, v in frame.items()},
         "white_frame_excess": {k: _mean(v) for k, v in frame_excess.items()},
         "seconds_per_image": _mean(times),
@@ -567,6 +606,9 @@ def format_table(r: dict) -> str:
               f"{_fmt(r.get('figure_as_background'))})",
               f"colorfulness       fastcolor {_fmt(r.get('colorfulness', {}).get('fastcolor'), 1)}"
               f", ground truth {_fmt(r.get('colorfulness', {}).get('ground_truth'), 1)}",
+              f"figure like bg     {_fmt(r.get('figure_like_background', {}).get('fastcolor'))}"
+              f" of the figure within CIEDE2000 10 of the background color, ground truth "
+              f"{_fmt(r.get('figure_like_background', {}).get('ground_truth'))}",
               f"white frame        {_fmt(r.get('white_frame', {}).get('fastcolor'))} of the "
               f"outer 8 px that should not be white (soft "
               f"{_fmt(r.get('white_frame', {}).get('fastcolor_soft'))}); whiter than the "

@@ -11,8 +11,8 @@ from fastcolor.cli import main
 from fastcolor.config import FastcolorConfig
 from fastcolor.data.build import build_dataset
 from fastcolor.evaluate import (METHODS, chroma_spread, ciede2000, colorfulness,
-                                estimate_background, evaluate, flat_share, folder_items,
-                                ink_preserved, lay_ink, region_color_error, rgb_to_lab,
+                                estimate_background, evaluate, figure_like_background,
+                                flat_share, folder_items, ink_preserved, lay_ink, region_color_error, rgb_to_lab,
                                 white_frame, white_frame_excess)
 from fastcolor.figure import COLUMNS, render_grid
 from fastcolor.pipeline import Pipeline
@@ -178,6 +178,29 @@ def test_region_color_error_weights_regions_by_area():
     assert r["fg"] is not None and r["fg_colored"] is None
 
 
+def test_figure_like_background_weights_figure_regions_by_area():
+    labels = np.zeros((10, 40), np.int32)                 # the background: columns 0-9
+    labels[:, 10:20] = 1                                  # figure regions of 100 and 200 px
+    labels[:, 20:] = 2
+    background = labels == 0
+    paper = np.ones_like(background)
+    image = np.zeros((10, 40, 3), np.uint8)
+    image[background] = (120, 180, 220)
+    image[labels == 1] = (122, 181, 219)                  # lost: the background's color
+    image[labels == 2] = (240, 200, 40)                   # stands out
+    image[0, 0] = (255, 0, 0)                             # one odd background pixel: median
+    assert figure_like_background(image, labels, paper, background) == pytest.approx(1 / 3)
+    image[labels == 2] = (125, 178, 221)
+    assert figure_like_background(image, labels, paper, background) == pytest.approx(1.0)
+    image[labels == 1] = 255
+    assert figure_like_background(image, labels, paper, background) == pytest.approx(2 / 3)
+    # the paper decides: a figure region with no paper pixel does not count
+    no_paper = paper & (labels != 2)
+    assert figure_like_background(image, labels, no_paper, background) == 0.0
+    assert figure_like_background(image, labels, paper, np.zeros_like(background)) is None
+    assert figure_like_background(image, labels, paper, np.ones_like(background)) is None
+
+
 def test_pipeline_preserves_ink_with_and_without_detector():
     pipe = Pipeline.random(FastcolorConfig.tiny(), seed=1)
     outline = np.full((30, 40), 255, np.uint8)
@@ -236,6 +259,8 @@ def test_evaluate_on_cache_items(setup):
     assert r["colorfulness"]["ground_truth"] > 0 and r["colorfulness"]["fastcolor"] >= 0
     assert set(r["white_frame"]) == {"fastcolor", "fastcolor_soft"}
     assert set(r["white_frame_excess"]) == {"fastcolor", "fastcolor_soft"}
+    lost = r["figure_like_background"]
+    assert set(lost) == {"fastcolor", "ground_truth"} and 0 <= lost["ground_truth"] <= 1
     # the IoU over paper pixels (ink left out) beside the one over all pixels
     assert 0 <= r["detector_iou_paper"] <= 1 and 0 <= r["detector_iou"] <= 1
 
