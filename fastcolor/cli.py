@@ -6,7 +6,8 @@
     fastcolor colorize IN... -o OUT [--format png|jpg|psd|ora] [--layers DIR]
                        [--overwrite | --skip-existing] [--weights W] [--seed N] [--samples N]
                        [--background R,G,B] [--hints HINTS.png] [--temperature T]
-                       [--no-detect-background] [--no-flats] [--no-split] [--gap PX] [--min-area PX]
+                       [--no-detect-background] [--no-flats] [--no-split] [--color-balloons]
+                       [--gap PX] [--min-area PX]
                        [--backend NAME] [--size MAX_SIDE]
     fastcolor info [--weights W]
     fastcolor data build --out DIR [--size S] [--panels N] [--val-panels M] [--seed N]
@@ -328,7 +329,7 @@ def _colorize_page(pipe, args, src: Path, dsts: list[Path], keep: set, *, seed: 
                   background=args.background, temperature=args.temperature,
                   detect_background=not args.no_detect_background, flats=not args.no_flats,
                   gap=args.gap, min_area=args.min_area, panels=not args.no_panels,
-                  split=not args.no_split)
+                  split=not args.no_split, balloons=not args.color_balloons)
     results = result if args.samples > 1 else [result]
     for res, dst, layer_dir in zip(results, dsts, layer_dirs):
         if dst not in keep:
@@ -359,7 +360,7 @@ def _colorize_series(args, inputs: list[Path], outputs: list[list[Path]], lock) 
     options = dict(background=args.background, temperature=args.temperature,
                    detect_background=not args.no_detect_background, gap=args.gap,
                    min_area=args.min_area, panels=not args.no_panels,
-                   split=not args.no_split)
+                   split=not args.no_split, balloons=not args.color_balloons)
     if lock is not None:
         options["palette"] = lock
     images = [str(src) if args.size is None else _fit_size(src, args.size) for src in inputs]
@@ -677,6 +678,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep every region as the lines cut it (default: a large region the "
                         "background detector sees as part background, part figure, e.g. a "
                         "figure whose outline does not close, is cut along its mask)")
+    c.add_argument("--color-balloons", action="store_true",
+                   help="color speech balloons like any region (default: a closed rounded "
+                        "shape holding a line of lettering stays white)")
     c.add_argument("--no-panels", action="store_true",
                    help="color the page as one panel (default: panel by panel, found by "
                         "their paper gutters; tall panels in overlapping tiles)")

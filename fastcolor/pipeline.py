@@ -30,6 +30,7 @@ from .dlmm import check_temperature, sample_noise
 from .errors import InvalidInputError
 from .flats import (compose, default_min_area, find_ink, find_regions, hint_region_colors,
                     ink_threshold, paint_regions, region_colors, region_is_background)
+from .flats.balloons import find_balloons
 from .flats.colors import region_samples
 from .flats.hatching import sliver_hosts
 from .flats.split import split_by_background
@@ -439,7 +440,7 @@ class Pipeline:
                  background=None, detect_background: bool = True, temperature: float = 1.0,
                  threshold: float = 0.5, extract_outline="auto", flats: bool = True,
                  gap: int | None = None, min_area: int | None = None, panels: bool = True,
-                 palette=None, split: bool = True):
+                 palette=None, split: bool = True, balloons: bool = True):
         """Color one page or a list of pages.
 
         images: a path, PIL image, numpy array (gray/RGB/RGBA, uint8/uint16/float in
@@ -461,6 +462,9 @@ class Pipeline:
         background and part figure (line art that does not close) is cut along its mask,
         each part flat (``fastcolor.flats.split``); False: regions stay as the lines cut
         them.
+        balloons: with flats, speech balloons (closed rounded shapes holding a line of
+        lettering, ``fastcolor.flats.balloons``) stay white; False: the model colors
+        them like any region. Hint strokes override it.
         panels: color the page panel by panel (``fastcolor.panels``: paper gutters; a
         panel far from square in overlapping tiles), each letterboxed into the model's
         square; gutters and margins stay white paper. Panel ``k`` draws its noise from
@@ -498,7 +502,8 @@ class Pipeline:
         if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
                 or not 0 < threshold < 1:
             raise InvalidInputError(f"threshold must be in (0, 1), got {threshold!r}")
-        for name, value in (("flats", flats), ("panels", panels), ("split", split)):
+        for name, value in (("flats", flats), ("panels", panels), ("split", split),
+                            ("balloons", balloons)):
             if not isinstance(value, (bool, np.bool_)):
                 raise InvalidInputError(f"{name} must be True or False, got {value!r}")
         for name, value in (("gap", gap), ("min_area", min_area)):
@@ -519,7 +524,7 @@ class Pipeline:
         options = dict(lock=lock, samples=samples, hints=hints, bg_rgb=bg_rgb,
                        detect_background=detect_background, temperature=temperature,
                        threshold=threshold, flats=bool(flats), gap=gap, min_area=min_area,
-                       panels=bool(panels), split=bool(split))
+                       panels=bool(panels), split=bool(split), balloons=bool(balloons))
         results = []
         for i, item in enumerate(items):
             page = self._prepare(item, extract_outline, **options)
@@ -529,7 +534,7 @@ class Pipeline:
 
     def _colorize_page(self, page: Page, seed: int, *, samples, hints, bg_rgb,
                        detect_background, temperature, threshold, flats, lock=None,
-                       split=True, **_):
+                       split=True, balloons=True, **_):
         """Steps 2-7 for one prepared page -> ``samples`` results. The model runs on every
         tile of every panel (``samples x tiles`` inputs, in chunks of ``MODEL_BATCH``)."""
         T, clock = len(page.tiles), page.timings
@@ -556,7 +561,7 @@ class Pipeline:
                                                   detect_background and split, threshold)
                     palette, is_bg, hosts = self._flats(page, regions, fields,      # 6b
                                                         bg_color, detect_background,
-                                                        threshold, lock)
+                                                        threshold, lock, balloons)
                 with _timed(clock, "compose"):
                     result = self._compose_flats(page, regions, palette, is_bg,     # 7
                                                  bg_color, hosts)
@@ -747,10 +752,11 @@ class Pipeline:
                                    page.min_area, keep=keep)
 
     def _flats(self, page: Page, labels, fields, bg_color, detect_background, threshold,
-               lock=None):
+               lock=None, balloons=True):
         """One color per region of ``labels`` -> (palette uint8 ``(n, 3)``, background
         regions bool ``(n,)``, each region's host int64 ``(n,)``): the robust color of its polished pixels; background regions
-        the one background color; regions hint strokes touch exactly the stroke's color;
+        the one background color; speech balloons white (``balloons``); regions hint
+        strokes touch exactly the stroke's color;
         regions mostly outside every panel (gutters, margins) white paper; the strips of
         hatching the color of the region they shade when both are figure or both
         background (``fastcolor.flats.hatching``)."""
@@ -773,6 +779,9 @@ class Pipeline:
             from .palette import snap_to_palette
             snap = colored & ~is_bg
             palette[snap] = snap_to_palette(palette[snap], lock)
+        if balloons:                          # speech balloons: white paper
+            balloon = find_balloons(labels, page.region_ink)
+            palette[balloon], is_bg[balloon] = 255, False
         hinted = None
         if page.hinted is not None:
             hinted, hint_colors = page.hinted
