@@ -451,7 +451,8 @@ def cmd_train(args) -> int:
         max_steps=parse_stage_values(args.max_steps, int, "--max-steps"),
         device=args.device, seed=args.seed, resume=args.resume, restart=args.restart,
         init=args.init, threads=args.threads, extracted_fraction=args.extracted_fraction,
-        bce_weight=args.bce_weight, adversarial=args.adversarial,
+        bce_weight=args.bce_weight, figure_weight=args.figure_weight,
+        adversarial=args.adversarial,
         train_limit=args.train_limit, val_limit=args.val_limit,
         checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
         real_samples=args.real_samples, real_fraction=args.real_fraction,
@@ -815,6 +816,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "instead of the exact line art (default 0.5)")
     t.add_argument("--bce-weight", type=float, default=1.0,
                    help="detector: weight of the BCE to the true background (default 1)")
+    t.add_argument("--figure-weight", type=float, default=1.0,
+                   help="low-res: weight of the figure's cells in the NLL, the panel "
+                        "background's being 1 (default 1: the plain NLL)")
     t.add_argument("--adversarial", type=float, default=0.0,
                    help="polisher: weight of a PatchGAN loss (default 0: L1 only)")
     t.add_argument("--train-limit", type=int, default=None, help="use the first N train panels")

@@ -38,6 +38,33 @@ def options(cache, out, stage, steps=2, **kw):
 
 # ---- pieces -----------------------------------------------------------------------------
 
+def test_lowres_loss_figure_weight():
+    from fastcolor.models import FastcolorModel
+    torch.manual_seed(0)
+    model = FastcolorModel(FastcolorConfig.tiny(32, 8)).double()
+    target = torch.round((torch.rand(2, 3, 8, 8, dtype=torch.float64) * 2 - 1) * 127.5) / 127.5
+    background = torch.zeros(2, 1, 32, 32, dtype=torch.float64)
+    background[:, :, :16] = 1                          # the top half is panel background
+    batch = {"outline": torch.rand(2, 1, 32, 32, dtype=torch.float64), "lowres": target,
+             "background": background}
+    plain, figs = losses.lowres_loss(model, batch)
+    assert plain.item() == pytest.approx(figs["nll_bpd"])
+    from fastcolor.dlmm import dlmm_log_prob
+    nll = -dlmm_log_prob(model.lowres(batch["outline"], target), target) / (3 * np.log(2))
+    top, bottom = nll[:, :4].mean().item(), nll[:, 4:].mean().item()
+    weighted, figs = losses.lowres_loss(model, batch, figure_weight=3.0)
+    assert weighted.item() == pytest.approx((top + 3 * bottom) / 4)
+    assert figs["nll_bpd"] == pytest.approx(plain.item())          # reported: the plain NLL
+    batch["background"] = torch.ones_like(background)              # no figure: plain NLL
+    assert losses.lowres_loss(model, batch, 5.0)[0].item() == pytest.approx(plain.item())
+    weighted.backward()                                            # it trains
+
+
+def test_figure_weight_must_be_positive(cache, tmp_path):
+    with pytest.raises(InvalidInputError, match="figure-weight"):
+        train(options(cache, tmp_path / "run", "lowres", figure_weight=0.0))
+
+
 def test_parse_stage_values():
     assert parse_stage_values("5", int, "x") == {"lowres": 5, "detector": 5, "polisher": 5}
     assert parse_stage_values("lowres=3,polisher=2", int, "x") == {"lowres": 3, "polisher": 2}

@@ -150,6 +150,7 @@ class TrainOptions:
     threads: int | None = None
     extracted_fraction: float = 0.5
     bce_weight: float = 1.0
+    figure_weight: float = 1.0         # low-res: NLL weight of the figure's cells
     adversarial: float = 0.0
     train_limit: int | None = None
     val_limit: int | None = None
@@ -413,7 +414,7 @@ class StageTrainer:
     # ---- one step ---------------------------------------------------------------------
     def compute_loss(self, batch: dict, rng, gen, train: bool):
         if self.stage == "lowres":
-            loss, figs = losses.lowres_loss(self.model, batch)
+            loss, figs = losses.lowres_loss(self.model, batch, self.opts.figure_weight)
             return loss, figs, None
         if self.stage == "detector":
             loss, figs = losses.detector_loss(self.model, batch, gen, self.opts.bce_weight)
@@ -708,6 +709,8 @@ def train(opts: TrainOptions) -> dict:
             or opts.lr_cuts < 0 or not 0 < opts.lr_factor < 1):
         raise InvalidInputError("--patience must be an integer >= 1, --lr-cuts an integer "
                                 ">= 0 and the lr factor in (0, 1)")
+    if not (math.isfinite(opts.figure_weight) and opts.figure_weight > 0):
+        raise InvalidInputError(f"--figure-weight must be a number > 0, got {opts.figure_weight}")
     if not 0 <= opts.extracted_fraction <= 1:
         raise InvalidInputError("--extracted-fraction must be in [0, 1]")
     check_stage_values(opts)
