@@ -18,7 +18,9 @@ only on an idle machine, pages under 2048 x 2048 run on one thread anyway),
 ``reference_over_fast_<size>``, the region count ``regions_<size>`` and
 ``labels_equal_<size>`` (both paths' labels compared in the run); ``hatching_<size>_ms``
 (step 6b's hatching pass, ``fastcolor.flats.hatching.sliver_hosts``, on those regions;
-best of ``--repeat``) and ``hatching_over_flats_<size>``. The load average of
+best of ``--repeat``) and ``hatching_over_flats_<size>``; ``balloons_<size>_ms`` (step
+6b's balloon finder, ``fastcolor.flats.balloons.find_balloons``, on the same regions; its
+page has one lettered balloon: ``balloons_found_<size>``). The load average of
 the machine before and after the run is reported with them (other work on the cores slows
 both paths, the threaded C++ path most).
 """
@@ -39,6 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import best_time, machine, print_json  # noqa: E402
 
 from fastcolor.flats import default_gap, default_min_area, find_ink, ink_threshold  # noqa: E402
+from fastcolor.flats.balloons import find_balloons  # noqa: E402
 from fastcolor.flats.hatching import sliver_hosts  # noqa: E402
 from fastcolor.flats.reference import flat_regions_reference  # noqa: E402
 from fastcolor.generation.cpp import cpp_unavailable_reason, load_extension  # noqa: E402
@@ -158,6 +161,18 @@ def test_hatching(benchmark, size):
 
 
 @needs_cpp
+@pytest.mark.parametrize("size", SIZES)
+def test_balloons(benchmark, size):
+    """Step 6b's balloon finder (fastcolor.flats.balloons.find_balloons) on the page's
+    regions."""
+    gray = comic_page(size)
+    gap, min_area, threshold = params(gray)
+    labels = fast(gray, gap, min_area, threshold)
+    benchmark.extra_info.update(size=size)
+    benchmark(find_balloons, labels, find_ink(gray, threshold))
+
+
+@needs_cpp
 @pytest.mark.parametrize("size", [1024])
 def test_flats_reference(benchmark, size):
     gray = comic_page(size)
@@ -216,11 +231,15 @@ def main(argv=None) -> dict:
         t_hatch = best_time(lambda: sliver_hosts(got, ink), repeat=args.repeat, warmup=1)
         figures[f"hatching_{size}_ms"] = round(t_hatch * 1e3, 1)
         figures[f"hatching_over_flats_{size}"] = round(t_hatch / t_fast, 2)
+        t_balloons = best_time(lambda: find_balloons(got, ink), repeat=args.repeat, warmup=1)
+        figures[f"balloons_{size}_ms"] = round(t_balloons * 1e3, 1)
+        figures[f"balloons_found_{size}"] = int(find_balloons(got, ink).sum())
         print(f"{size} x {size}: C++ {t_fast * 1e3:.1f} ms ({threads} threads), "
               f"{t_one * 1e3:.1f} ms (1 thread) | reference {t_ref:.2f} s | "
               f"reference/C++ {t_ref / t_fast:.0f}x | {figures[f'regions_{size}']} regions | "
               f"labels equal: {figures[f'labels_equal_{size}']} (gap {gap}, min_area {min_area}, "
-              f"threshold {threshold}) | hatching {t_hatch * 1e3:.1f} ms")
+              f"threshold {threshold}) | hatching {t_hatch * 1e3:.1f} ms | balloons "
+              f"{t_balloons * 1e3:.1f} ms")
     figures["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     print(f"load average (1, 5, 15 min) before {figures['load_average_before']}, after "
           f"{figures['load_average_after']}")
