@@ -55,6 +55,15 @@ def test_lowres_loss_figure_weight():
     weighted, figs = losses.lowres_loss(model, batch, figure_weight=3.0)
     assert weighted.item() == pytest.approx((top + 3 * bottom) / 4)
     assert figs["nll_bpd"] == pytest.approx(plain.item())          # reported: the plain NLL
+    white = target.clone()
+    white[:, :, 4:, :4] = 1                                        # figure's left half white paper
+    batch["lowres"] = white
+    nll = -dlmm_log_prob(model.lowres(batch["outline"], white), white) / (3 * np.log(2))
+    colored, _ = losses.lowres_loss(model, batch, 3.0, figure_cells="colored")
+    w = torch.ones(2, 8, 8, dtype=torch.float64)
+    w[:, 4:, 4:] = 3
+    assert colored.item() == pytest.approx(((nll * w).sum() / w.sum()).item())
+    batch["lowres"] = target
     batch["background"] = torch.ones_like(background)              # no figure: plain NLL
     assert losses.lowres_loss(model, batch, 5.0)[0].item() == pytest.approx(plain.item())
     weighted.backward()                                            # it trains
@@ -63,6 +72,8 @@ def test_lowres_loss_figure_weight():
 def test_figure_weight_must_be_positive(cache, tmp_path):
     with pytest.raises(InvalidInputError, match="figure-weight"):
         train(options(cache, tmp_path / "run", "lowres", figure_weight=0.0))
+    with pytest.raises(InvalidInputError, match="figure-cells"):
+        train(options(cache, tmp_path / "run", "lowres", figure_weight=2.0, figure_cells="red"))
 
 
 def test_parse_stage_values():

@@ -6,7 +6,10 @@ target (``LowResColorizer.loss``), teacher-forced as PixelCNNs are. With
 the cell is mostly figure and 1 where it is mostly panel background (the composition's
 mask), normalized by the weights: the background's color is drawn at random and cannot
 be learned from the line art, yet its many flat cells dominate the plain NLL; the
-weight spends the model on the drawings' colors. ``nll_bpd`` stays the plain NLL.
+weight spends the model on the drawings' colors. With ``--figure-cells colored`` only
+the figure's cells whose true color is not white paper (a channel under 242) get
+``W``: two thirds of the figure's area is white (balloons, eyes, paper inside the
+drawings), and weighting it teaches white figures. ``nll_bpd`` stays the plain NLL.
 
 **Background detector**: the paper trains it with the L1 distance between the ground
 truth and the low-res colors whose detected background is replaced by its mean. With
@@ -111,15 +114,24 @@ def sample_like(lowres: torch.Tensor, background: torch.Tensor, gen: torch.Gener
     return quantize(x)
 
 
-def lowres_loss(model, batch: dict, figure_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+WHITE_PAPER = 242 / 127.5 - 1        # a low-res cell is white paper with every channel >= 242
+
+
+def lowres_loss(model, batch: dict, figure_weight: float = 1.0,
+                figure_cells: str = "figure") -> tuple[torch.Tensor, dict]:
     """The low-res stage's loss (module doc): the NLL in bits/dim, its cells weighted
-    ``figure_weight`` on the figure and 1 on the background."""
+    ``figure_weight`` on the figure (``figure_cells="colored"``: on the figure's cells
+    that are not white paper) and 1 elsewhere."""
+    if figure_cells not in ("figure", "colored"):
+        raise ValueError(f"figure_cells must be 'figure' or 'colored', got {figure_cells!r}")
     if figure_weight == 1.0:
         loss = model.lowres.loss(batch["outline"], batch["lowres"])
         return loss, {"nll_bpd": float(loss.detach())}
     target = batch["lowres"]
     nll = -dlmm_log_prob(model.lowres(batch["outline"], target), target) / (3.0 * math.log(2.0))
     figure = 1 - lowres_background(batch["background"], target.shape[-1])[:, 0]
+    if figure_cells == "colored":
+        figure = figure * (target.min(dim=1).values < WHITE_PAPER).to(figure.dtype)
     weight = 1 + (figure_weight - 1) * figure
     loss = (nll * weight).sum() / weight.sum()
     return loss, {"nll_bpd": float(nll.mean().detach())}

@@ -151,6 +151,7 @@ class TrainOptions:
     extracted_fraction: float = 0.5
     bce_weight: float = 1.0
     figure_weight: float = 1.0         # low-res: NLL weight of the figure's cells
+    figure_cells: str = "figure"        # ... all of them, or "colored": not white paper
     adversarial: float = 0.0
     train_limit: int | None = None
     val_limit: int | None = None
@@ -414,7 +415,8 @@ class StageTrainer:
     # ---- one step ---------------------------------------------------------------------
     def compute_loss(self, batch: dict, rng, gen, train: bool):
         if self.stage == "lowres":
-            loss, figs = losses.lowres_loss(self.model, batch, self.opts.figure_weight)
+            loss, figs = losses.lowres_loss(self.model, batch, self.opts.figure_weight,
+                                             self.opts.figure_cells)
             return loss, figs, None
         if self.stage == "detector":
             loss, figs = losses.detector_loss(self.model, batch, gen, self.opts.bce_weight)
@@ -711,6 +713,8 @@ def train(opts: TrainOptions) -> dict:
                                 ">= 0 and the lr factor in (0, 1)")
     if not (math.isfinite(opts.figure_weight) and opts.figure_weight > 0):
         raise InvalidInputError(f"--figure-weight must be a number > 0, got {opts.figure_weight}")
+    if opts.figure_cells not in ("figure", "colored"):
+        raise InvalidInputError(f"--figure-cells must be figure or colored, got {opts.figure_cells!r}")
     if not 0 <= opts.extracted_fraction <= 1:
         raise InvalidInputError("--extracted-fraction must be in [0, 1]")
     check_stage_values(opts)
