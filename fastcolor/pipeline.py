@@ -157,8 +157,8 @@ class Page:
     boxes in reading order (``fastcolor.panels``; the whole page with ``panels=False``);
     tiles: the model inputs, panel by panel (a panel far from square is cut into
     overlapping tiles); regions: int32 ``(H, W)`` flat regions (None when not needed);
-    region_ink: bool ``(H, W)``, the ink the regions were cut by; region_hosts: the
-    hatching hosts of ``regions`` once step 6b has found them; strokes: uint8 RGBA
+    region_ink: bool ``(H, W)``, the ink the regions were cut by; region_facts: what step
+    6b found about ``regions`` ("hosts", "balloons"), kept for every sample; strokes: uint8 RGBA
     ``(H, W, 4)`` page-sized hint strokes, or None; hinted: the regions they touch and
     their colors (``fastcolor.flats.hint_region_colors``), or None; min_area: the
     smallest region the flats keep (``find_regions``' own default when not given); info:
@@ -173,7 +173,7 @@ class Page:
     ink: np.ndarray | None = None
     regions: np.ndarray | None = None
     region_ink: np.ndarray | None = None
-    region_hosts: np.ndarray | None = None
+    region_facts: dict = field(default_factory=dict)
     strokes: np.ndarray | None = None
     hinted: tuple | None = None
     min_area: int = 16
@@ -780,7 +780,7 @@ class Pipeline:
             snap = colored & ~is_bg
             palette[snap] = snap_to_palette(palette[snap], lock)
         if balloons:                          # speech balloons: white paper
-            balloon = find_balloons(labels, page.region_ink)
+            balloon = self._region_fact(page, labels, "balloons", find_balloons)
             palette[balloon], is_bg[balloon] = 255, False
         hinted = None
         if page.hinted is not None:
@@ -790,7 +790,7 @@ class Pipeline:
         # hatching: a strip takes the color of the region it shades when the detector put
         # both on the same side (a figure hatched all over has no host of its own: its
         # strips would take the background's); a hinted strip keeps its stroke's color
-        hosts = self._sliver_hosts(page, labels)
+        hosts = self._region_fact(page, labels, "hosts", sliver_hosts)
         hosted = (hosts != np.arange(n)) & (is_bg[hosts] == is_bg)
         if hinted is not None:
             hosted[hinted] = False
@@ -798,14 +798,14 @@ class Pipeline:
         return palette, is_bg, np.where(hosted, hosts, np.arange(n))
 
     @staticmethod
-    def _sliver_hosts(page: Page, labels) -> np.ndarray:
-        """``fastcolor.flats.hatching.sliver_hosts`` of ``labels``: computed once for the
-        page's own regions (every sample shares them unless 6a cut them)."""
+    def _region_fact(page: Page, labels, name: str, find) -> np.ndarray:
+        """``find(labels, page.region_ink)`` (``sliver_hosts``, ``find_balloons``): computed
+        once for the page's own regions (every sample shares them unless 6a cut them)."""
         if labels is not page.regions:
-            return sliver_hosts(labels, page.region_ink)
-        if page.region_hosts is None:
-            page.region_hosts = sliver_hosts(labels, page.region_ink)
-        return page.region_hosts
+            return find(labels, page.region_ink)
+        if name not in page.region_facts:
+            page.region_facts[name] = find(labels, page.region_ink)
+        return page.region_facts[name]
 
     # ---- 7. compose ---------------------------------------------------------------------
     @staticmethod

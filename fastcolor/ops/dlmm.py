@@ -79,6 +79,15 @@ def dlmm_log_prob(params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return DLMMLogProbFunction.apply(params, x)
 
 
+_NATS_PER_BIT_DIM = 3.0 * math.log(2.0)     # nats of a pixel's RGB -> bits per sub-pixel
+
+
+def dlmm_nll_bits(params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-pixel negative log-likelihood in bits per sub-pixel ``(B, H, W)`` (for weighted
+    losses); its mean is :func:`dlmm_nll_bits_per_dim`."""
+    return -dlmm_log_prob(params, x) / _NATS_PER_BIT_DIM
+
+
 def dlmm_nll_bits_per_dim(params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Mean negative log-likelihood in bits per sub-pixel (scalar), the training loss."""
-    return -dlmm_log_prob(params, x).mean() / (3.0 * math.log(2.0))
+    return -dlmm_log_prob(params, x).mean() / _NATS_PER_BIT_DIM

@@ -57,8 +57,6 @@ colorfulness 24 against the truth's 50 on validation panels).
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 import torch
@@ -66,7 +64,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from ..dlmm import dlmm_log_prob
+from ..ops.dlmm import dlmm_nll_bits   # the fused Triton kernel on CUDA
 
 
 def upsample(lowres: torch.Tensor, size: int) -> torch.Tensor:
@@ -128,7 +126,7 @@ def lowres_loss(model, batch: dict, figure_weight: float = 1.0,
         loss = model.lowres.loss(batch["outline"], batch["lowres"])
         return loss, {"nll_bpd": float(loss.detach())}
     target = batch["lowres"]
-    nll = -dlmm_log_prob(model.lowres(batch["outline"], target), target) / (3.0 * math.log(2.0))
+    nll = dlmm_nll_bits(model.lowres(batch["outline"], target), target)
     figure = 1 - lowres_background(batch["background"], target.shape[-1])[:, 0]
     if figure_cells == "colored":
         figure = figure * (target.min(dim=1).values < WHITE_PAPER).to(figure.dtype)
