@@ -39,6 +39,7 @@ class ConditioningConfig:
     blocks_per_stage: int = 1                 # residual blocks after each downsampling
     adaptation_layers: int = 2                # 3x3 convs at low resolution
     out_channels: int = 64                    # = PixelCNNConfig.cond_channels
+    context_dilations: tuple[int, ...] = ()   # dilated residual blocks at low resolution
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class FastcolorConfig:
             raise InvalidInputError(
                 f"conditioning net has {stages} stride-2 stages (stride {2 ** stages}), but "
                 f"image_size / lowres_size = {ratio}; give it log2({ratio}) widths")
+        if any(isinstance(d, bool) or not isinstance(d, int) or d < 1
+               for d in self.conditioning.context_dilations):
+            raise InvalidInputError("conditioning.context_dilations must be integers >= 1, "
+                                    f"got {self.conditioning.context_dilations!r}")
         if self.conditioning.out_channels != self.pixelcnn.cond_channels:
             raise InvalidInputError("conditioning.out_channels must equal pixelcnn.cond_channels")
         p = self.pixelcnn
@@ -89,7 +94,13 @@ class FastcolorConfig:
                 raise InvalidInputError(f"{name}: bad U-Net config {u}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain JSON-able dict; a conditioning net without context blocks is written
+        without the ``context_dilations`` key, as before the blocks existed (so weight
+        files without them still read in older versions)."""
+        d = dataclasses.asdict(self)
+        if not self.conditioning.context_dilations:
+            del d["conditioning"]["context_dilations"]
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -102,8 +113,9 @@ class FastcolorConfig:
             raise InvalidInputError(f"bad fastcolor config: expected an object of objects, got {d!r:.200}")
         try:
             cond = dict(d.get("conditioning", {}))
-            if "widths" in cond:
-                cond["widths"] = tuple(cond["widths"])
+            for key in ("widths", "context_dilations"):
+                if key in cond:
+                    cond[key] = tuple(cond[key])
             return cls(
                 image_size=d.get("image_size", 256),
                 lowres_size=d.get("lowres_size", 32),

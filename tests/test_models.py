@@ -169,3 +169,68 @@ def test_config_json_round_trip(tiny_config):
         FastcolorConfig.from_json("{not json")
     with pytest.raises(InvalidInputError):
         FastcolorConfig.from_dict({"pixelcnn": {"colour": 3}})
+
+
+def _with_context(cfg, dilations):
+    import dataclasses
+    return dataclasses.replace(cfg, conditioning=dataclasses.replace(
+        cfg.conditioning, context_dilations=tuple(dilations)))
+
+
+def test_context_blocks_config_round_trip_and_old_json(tiny_config):
+    grown = _with_context(tiny_config, (2, 4))
+    assert FastcolorConfig.from_json(grown.to_json()) == grown
+    assert "context_dilations" not in tiny_config.to_json()   # as written before the blocks
+    for bad in ((0,), (2, -1), (True,), (1.5,)):
+        with pytest.raises(InvalidInputError, match="context_dilations"):
+            _with_context(tiny_config, bad)
+
+
+def test_context_blocks_widen_the_view_and_start_as_identity(tiny_config):
+    torch.manual_seed(0)
+    plain = FastcolorModel(tiny_config)
+    grown = FastcolorModel(_with_context(tiny_config, (1, 2)))
+    own = set(plain.state_dict())
+    new = set(grown.state_dict()) - own
+    assert own <= set(grown.state_dict()) and new and all(".context." in k for k in new)
+    state = grown.state_dict()
+    state.update(plain.state_dict())
+    grown.load_state_dict(state)
+    x = torch.rand(2, 1, tiny_config.image_size, tiny_config.image_size)
+    assert not torch.equal(grown.lowres.condition(x), plain.lowres.condition(x))
+    grown.lowres.conditioning.zero_init_context()
+    torch.testing.assert_close(grown.lowres.condition(x), plain.lowres.condition(x),
+                               rtol=0, atol=0)
+    # a dilated block keeps the low-res shape and reaches cells `dilation` apart
+    block = grown.lowres.conditioning.context[1]
+    assert block.conv1.dilation == (2, 2) and block.conv1.padding == (2, 2)
+
+
+def test_add_context_blocks_script(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    from fastcolor.pipeline import Pipeline
+    from fastcolor.weights import load_weights, read_training
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("add_context_blocks",
+                                                  root / "scripts/add_context_blocks.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    tiny = Pipeline(FastcolorModel(FastcolorConfig.tiny()), backend="reference")
+    src = tmp_path / "tiny.safetensors"
+    tiny.save_pretrained(src)
+    out = tmp_path / "grown.safetensors"
+    assert script.main(["--weights", str(src), "--dilations", "2", "4", "--out", str(out)]) == 0
+    cfg, tensors, _ = load_weights(out)
+    assert cfg.conditioning.context_dilations == (2, 4)
+    assert read_training(out)["context_dilations"] == [2, 4]
+    grown = Pipeline.from_pretrained(out, backend="reference")
+    page = np.full((40, 40), 255, np.uint8)
+    page[10:30, 10] = page[10:30, 30] = page[10, 10:30] = page[30, 10:31] = 0
+    a, b = tiny(page, seed=3), grown(page, seed=3)
+    assert (a.image == b.image).all()                 # the identity until trained
+    assert script.main(["--weights", str(out), "--dilations", "2", "--out",
+                        str(tmp_path / "again.safetensors")]) == 2    # already has them

@@ -5,6 +5,13 @@ S/2^n)`` features, a small ResNet-style encoder with ``n = len(widths)`` stride-
 (stride 8 for the default S=256 -> 32x32). ``AdaptationNet``: 3x3 convs at the low
 resolution mapping those features to the PixelCNN's conditioning input.
 Normalization is GroupNorm, which does not depend on the batch.
+
+The small config's convolutions (stride 4, one block per stage, two adaptation layers)
+see about 52 px of a 128 px outline around each low-res cell (GroupNorm's statistics
+aside), too little to tell a face from a wheel; ``context_dilations`` adds residual
+blocks of dilated 3x3 convolutions at the low resolution, after the encoder's stages
+(dilations 2, 4, 8 add 224 px: each cell sees the whole panel). ``zero_init_context`` makes them the identity, so blocks added to trained
+weights start from exactly what those weights computed.
 """
 
 from __future__ import annotations
@@ -24,12 +31,12 @@ def _norm(channels: int) -> nn.GroupNorm:
 class ResidualBlock(nn.Module):
     """Pre-activation residual block, ``(B, C, H, W) -> (B, C, H, W)``."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, dilation: int = 1):
         super().__init__()
         self.norm1 = _norm(channels)
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation)
         self.norm2 = _norm(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation)
 
     def forward(self, x):
         y = self.conv1(F.relu(self.norm1(x)))
@@ -52,10 +59,18 @@ class ConditioningNet(nn.Module):
             stages.append(nn.Sequential(*layers))
             prev = w
         self.stages = nn.Sequential(*stages)
+        self.context = nn.Sequential(*[ResidualBlock(prev, d) for d in config.context_dilations])
         self.out_channels = prev
 
     def forward(self, outline: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(outline))
+        return self.context(self.stages(self.stem(outline)))
+
+    @torch.no_grad()
+    def zero_init_context(self) -> None:
+        """The context blocks' last convolutions to zero: each block the identity."""
+        for block in self.context:
+            block.conv2.weight.zero_()
+            block.conv2.bias.zero_()
 
 
 class AdaptationNet(nn.Module):
