@@ -1,7 +1,8 @@
 """The whole job as a user runs it: ``fastcolor colorize`` on a page, with the shipped
-weights, side by side with and without flats.
+weights, side by side with and without flats (and with step 6c's vote of 4 samples).
 
     python benchmarks/bench_pipeline.py [--json] [--repeat N] [--cases panel a4 strip big]
+                                        [--modes flats soft consensus4]
     pytest benchmarks/bench_pipeline.py             # pytest-benchmark suite
 
 Pages (made here from the bundled examples, deterministically; no data files):
@@ -18,8 +19,10 @@ Pages (made here from the bundled examples, deterministically; no data files):
 
 Each case runs in a fresh process (so its peak RSS is its own): the pipeline is loaded
 once, one untimed warm-up page, then ``--repeat`` timed pages (the best is reported) from
-a PNG file on disk to a PNG file on disk. Figures: ``<case>_<flats|soft>_ms`` (ms per
-page), ``<case>_<flats|soft>_peak_rss_mb``, the share of time per step
+a PNG file on disk to a PNG file on disk. Modes: ``flats`` (the default colorize),
+``soft`` (``--no-flats``), ``consensus4`` (``--consensus 4``: four samples through steps
+2-6b, one composed). Figures: ``<case>_<mode>_ms`` (ms per page),
+``<case>_<mode>_peak_rss_mb``, the share of time per step
 (``<case>_<mode>_share``: load, outline, panels, condition, generate, detect, polish,
 flats, compose, write) and the panels and tiles the page was cut into. The load average
 before and after is reported with them: other work on the 2 cores slows the model steps
@@ -47,6 +50,7 @@ from common import machine, print_json  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CASES = ("panel", "a4", "strip")
+MODES = {"flats": {}, "soft": {"flats": False}, "consensus4": {"consensus": 4}}
 STEPS = ("load", "outline", "panels", "condition", "generate", "detect", "polish", "flats",
          "compose", "write")
 
@@ -78,7 +82,7 @@ def make_page(case: str) -> np.ndarray:
     raise ValueError(f"unknown case {case!r}")
 
 
-def run_case(case: str, flats: bool, repeat: int, folder: Path) -> dict:
+def run_case(case: str, mode: str, repeat: int, folder: Path) -> dict:
     """One case in this process: ms per page (best of ``repeat``), step shares, peak RSS."""
     from fastcolor import Pipeline
     src = folder / f"{case}.png"
@@ -88,7 +92,7 @@ def run_case(case: str, flats: bool, repeat: int, folder: Path) -> dict:
     best, share = None, None
     for i in range(repeat + 1):                 # the first run is the warm-up
         start = time.perf_counter()
-        result = pipe(str(src), seed=0, flats=flats)
+        result = pipe(str(src), seed=0, **MODES[mode])
         t_write = time.perf_counter()
         result.save(folder / f"{case}_out.png")
         end = time.perf_counter()
@@ -111,15 +115,15 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("bench_pipeline")
 
 
-@pytest.mark.parametrize("flats", [True, False], ids=["flats", "soft"])
+@pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("case", CASES)
-def test_pipeline(benchmark, folder, case, flats):
+def test_pipeline(benchmark, folder, case, mode):
     from fastcolor import Pipeline
     src = folder / f"{case}.png"
     cv2.imwrite(str(src), make_page(case))
     pipe = Pipeline.from_pretrained()
-    pipe(str(src), seed=0, flats=flats)
-    benchmark.pedantic(lambda: pipe(str(src), seed=0, flats=flats).save(folder / "out.png"),
+    pipe(str(src), seed=0, **MODES[mode])
+    benchmark.pedantic(lambda: pipe(str(src), seed=0, **MODES[mode]).save(folder / "out.png"),
                        rounds=2, iterations=1)
 
 
@@ -129,20 +133,20 @@ def main(argv=None) -> dict:
     p.add_argument("--repeat", type=int, default=3, help="timed pages per case (best taken)")
     p.add_argument("--cases", nargs="+", default=list(CASES),
                    choices=list(CASES) + ["strip5k", "big"])
+    p.add_argument("--modes", nargs="+", default=["flats", "soft"], choices=list(MODES))
     p.add_argument("--child", nargs=2, metavar=("CASE", "FLATS"), help=argparse.SUPPRESS)
     p.add_argument("--folder", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:                              # one case in a fresh process
-        case, flats = args.child[0], args.child[1] == "1"
-        print(json.dumps(run_case(case, flats, args.repeat, Path(args.folder))))
+        print(json.dumps(run_case(args.child[0], args.child[1], args.repeat,
+                                  Path(args.folder))))
         return {}
     figures = {"machine": machine(), "load_average_before": [round(v, 2) for v in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases:
-            for flats in (True, False):
-                mode = "flats" if flats else "soft"
+            for mode in args.modes:
                 out = subprocess.run(
-                    [sys.executable, __file__, "--child", case, str(int(flats)),
+                    [sys.executable, __file__, "--child", case, mode,
                      "--repeat", str(args.repeat), "--folder", tmp],
                     check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
                 r = json.loads(out)
@@ -153,7 +157,7 @@ def main(argv=None) -> dict:
                 figures[f"{key}_step_ms"] = r["step_ms"]
                 figures[f"{case}_panels"], figures[f"{case}_tiles"] = r["panels"], r["tiles"]
                 top = sorted(r["share"].items(), key=lambda kv: -kv[1])[:4]
-                print(f"{case:6s} {mode:5s} {r['size'][1]} x {r['size'][0]}: {r['ms']:8.1f} ms, "
+                print(f"{case:6s} {mode:10s} {r['size'][1]} x {r['size'][0]}: {r['ms']:8.1f} ms, "
                       f"peak RSS {r['peak_rss_mb']:7.1f} MB, {r['panels']} panels, "
                       f"{r['tiles']} tiles; " + ", ".join(f"{k} {v:.0%}" for k, v in top))
     figures["load_average_after"] = [round(v, 2) for v in os.getloadavg()]

@@ -7,7 +7,7 @@
                        [--overwrite | --skip-existing] [--weights W] [--seed N] [--samples N]
                        [--background R,G,B] [--hints HINTS.png] [--temperature T]
                        [--no-detect-background] [--no-flats] [--no-split] [--color-balloons]
-                       [--gap PX] [--min-area PX]
+                       [--consensus K] [--gap PX] [--min-area PX]
                        [--backend NAME] [--size MAX_SIDE]
     fastcolor info [--weights W]
     fastcolor data build --out DIR [--size S] [--panels N] [--val-panels M] [--seed N]
@@ -183,11 +183,13 @@ def _pipeline(args):
 def _check_colorize_options(args, pages: int) -> None:
     """The options every page uses, checked before any compute."""
     from .dlmm import check_temperature
-    from .pipeline import parse_color
+    from .pipeline import MAX_CONSENSUS, parse_color
     if args.size is not None and args.size < 1:
         raise InvalidInputError(f"--size must be a positive number of pixels, got {args.size}")
     if args.samples < 1:
         raise InvalidInputError(f"--samples must be at least 1, got {args.samples}")
+    if not 1 <= args.consensus <= MAX_CONSENSUS:
+        raise InvalidInputError(f"--consensus must be in 1..{MAX_CONSENSUS}, got {args.consensus}")
     if args.seed < 0 or args.seed + pages - 1 > _MAX_SEED:
         raise InvalidInputError(
             f"--seed must be in 0..{_MAX_SEED - pages + 1} for {pages} page(s) (page i "
@@ -329,7 +331,8 @@ def _colorize_page(pipe, args, src: Path, dsts: list[Path], keep: set, *, seed: 
                   background=args.background, temperature=args.temperature,
                   detect_background=not args.no_detect_background, flats=not args.no_flats,
                   gap=args.gap, min_area=args.min_area, panels=not args.no_panels,
-                  split=not args.no_split, balloons=not args.color_balloons)
+                  split=not args.no_split, balloons=not args.color_balloons,
+                  consensus=args.consensus)
     results = result if args.samples > 1 else [result]
     for res, dst, layer_dir in zip(results, dsts, layer_dirs):
         if dst not in keep:
@@ -360,7 +363,8 @@ def _colorize_series(args, inputs: list[Path], outputs: list[list[Path]], lock) 
     options = dict(background=args.background, temperature=args.temperature,
                    detect_background=not args.no_detect_background, gap=args.gap,
                    min_area=args.min_area, panels=not args.no_panels,
-                   split=not args.no_split, balloons=not args.color_balloons)
+                   split=not args.no_split, balloons=not args.color_balloons,
+                   consensus=args.consensus)
     if lock is not None:
         options["palette"] = lock
     images = [str(src) if args.size is None else _fit_size(src, args.size) for src in inputs]
@@ -485,7 +489,7 @@ def cmd_eval(args) -> int:
     result = run_eval(weights=args.weights, data=args.data, images=args.images,
                       split=args.split, limit=args.limit, backend=args.backend,
                       seed=args.seed, outline=args.outline, temperature=args.temperature,
-                      progress=not args.quiet)
+                      consensus=args.consensus, progress=not args.quiet)
     print(format_table(result))
     print(dumps(result))
     return 0
@@ -683,6 +687,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--color-balloons", action="store_true",
                    help="color speech balloons like any region (default: a closed rounded "
                         "shape holding a line of lettering stays white)")
+    c.add_argument("--consensus", type=int, default=1, metavar="K",
+                   help="K samples of each page vote: a figure region keeps its color only "
+                        "where most of them paint it, else it stays white paper (safer, "
+                        "paler pages; K times the model's work; default 1: no vote)")
     c.add_argument("--no-panels", action="store_true",
                    help="color the page as one panel (default: panel by panel, found by "
                         "their paper gutters; tall panels in overlapping tiles)")
@@ -871,6 +879,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "SEED + i")
     ev.add_argument("--temperature", type=float, default=1.0,
                     help="sampling temperature of the low-res colorizer (>= 0)")
+    ev.add_argument("--consensus", type=int, default=1, metavar="K",
+                    help="K samples vote on which figure regions are painted (as colorize)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument("--series", action="store_true",
                     help="series consistency instead: synthetic series (one drawing per --data "

@@ -486,7 +486,8 @@ def cmd_colorize_ray(args) -> int:
     options = dict(background=args.background, temperature=args.temperature,
                    detect_background=not args.no_detect_background, flats=not args.no_flats,
                    gap=args.gap, min_area=args.min_area, panels=not args.no_panels,
-                   split=not args.no_split, balloons=not args.color_balloons)
+                   split=not args.no_split, balloons=not args.color_balloons,
+                   consensus=args.consensus)
     if args.palette is not None:
         from .palette import parse_palette
         if args.no_flats:

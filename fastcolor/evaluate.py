@@ -409,10 +409,11 @@ def _u8(color) -> np.ndarray:
 
 
 def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: float = 1.0,
-             progress: bool = False, class_colors=None) -> dict:
+             progress: bool = False, class_colors=None, consensus: int = 1) -> dict:
     """Run the pipeline on ``items`` and compute the metrics of the module doc.
     ``class_colors``: (background RGB, foreground RGB) of the ``class_mean`` baseline
-    (default: the means over ``items``' own ground truth)."""
+    (default: the means over ``items``' own ground truth). ``consensus``: as the
+    pipeline's (the vote of step 6c)."""
     from .flats import find_regions
     mean_rgb = _u8(mean_color)
     if class_colors is None:
@@ -437,14 +438,16 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         it = tqdm(items, desc="eval", unit="image")
     kernel = np.ones((3, 3), np.uint8)
     if items:                      # warm-up (weight packing, first-call costs): not timed
-        pipe(items[0].outline, seed=seed, extract_outline=False, temperature=temperature)
+        pipe(items[0].outline, seed=seed, extract_outline=False, temperature=temperature,
+             consensus=consensus)
     for i, item in enumerate(it):
         H, W = item.outline.shape
         t0 = time.perf_counter()
-        det = pipe(item.outline, seed=seed + i, extract_outline=False, temperature=temperature)
+        det = pipe(item.outline, seed=seed + i, extract_outline=False, temperature=temperature,
+                   consensus=consensus)
         times.append(time.perf_counter() - t0)
         nodet = pipe(item.outline, seed=seed + i, extract_outline=False,
-                     temperature=temperature, detect_background=False)
+                     temperature=temperature, detect_background=False, consensus=consensus)
         soft = pipe(item.outline, seed=seed + i, extract_outline=False,
                     temperature=temperature, flats=False)
         low = cv2.resize(det.lowres, (W, H), interpolation=cv2.INTER_LINEAR)
@@ -465,7 +468,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         if item.bg_color is not None:
             outputs["fastcolor_true_background"] = pipe(
                 item.outline, seed=seed + i, extract_outline=False, temperature=temperature,
-                background=item.bg_color).image
+                background=item.bg_color, consensus=consensus).image
         for m, img in outputs.items():
             for k, v in region_color_error(img, item.color, labels, paper,
                                            item.background).items():
@@ -547,7 +550,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         "seconds_per_image": _mean(times),
         "seconds_per_image_median": float(np.median(times)) if times else None,
         "backend": pipe.backend.name,
-        "seed": seed, "temperature": temperature,
+        "seed": seed, "temperature": temperature, "consensus": consensus,
     }
     result["targets"] = {
         "background_spread_at_most_one_third": None if ratio is None else bool(ratio <= 1 / 3),
@@ -568,7 +571,8 @@ def _fmt(v, digits: int = 3) -> str:
 def format_table(r: dict) -> str:
     """The metrics as a text table."""
     lines = [f"fastcolor eval: {r['images']} images, background mask from "
-             f"{r['background_mask']}, backend {r['backend']}, seed {r['seed']}"]
+             f"{r['background_mask']}, backend {r['backend']}, seed {r['seed']}, "
+             f"temperature {r.get('temperature', 1.0)}, consensus {r.get('consensus', 1)}"]
     b = r["background_chroma_spread"]
     lines += ["",
               "background chroma spread (CIELAB sqrt(std a*^2 + std b*^2), lower = flatter)",
@@ -622,7 +626,7 @@ def format_table(r: dict) -> str:
 
 def run_eval(weights=None, data=None, images=None, split: str = "val", limit: int | None = None,
              backend: str = "auto", seed: int = 0, outline: str = "line",
-             temperature: float = 1.0, progress: bool = False) -> dict:
+             temperature: float = 1.0, progress: bool = False, consensus: int = 1) -> dict:
     """``fastcolor eval``: load the pipeline and the items, evaluate."""
     from .pipeline import Pipeline
     if (data is None) == (images is None):
@@ -637,7 +641,7 @@ def run_eval(weights=None, data=None, images=None, split: str = "val", limit: in
     else:
         items, mean = folder_items(images, limit)
     result = evaluate(pipe, items, mean, seed=seed, temperature=temperature, progress=progress,
-                      class_colors=class_colors)
+                      consensus=consensus, class_colors=class_colors)
     result["weights_sha256"] = pipe.weights_sha256
     result["source"] = str(data) if data is not None else str(images)
     result["split"] = split if data is not None else None

@@ -32,6 +32,7 @@ from .flats import (compose, default_min_area, find_ink, find_regions, hint_regi
                     ink_threshold, paint_regions, region_colors, region_is_background)
 from .flats.balloons import find_balloons
 from .flats.colors import region_samples
+from .flats.consensus import paint_votes, painted_regions
 from .flats.hatching import sliver_hosts
 from .flats.split import split_by_background
 from .imageio import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image, save_image, to_uint8
@@ -41,6 +42,7 @@ from .panels import Box, blend_weights, find_panels, tile_box
 from .weights import DEFAULT_WEIGHTS, load_state_into, load_weights, save_weights
 
 _MAX_SEED = 2 ** 64 - 1  # the largest seed torch.Generator.manual_seed takes
+MAX_CONSENSUS = 64       # voters per page (step 6c counts them in 8 bits)
 MODEL_BATCH = 16         # tiles per model call (bounded memory on long strips)
 
 
@@ -440,7 +442,8 @@ class Pipeline:
                  background=None, detect_background: bool = True, temperature: float = 1.0,
                  threshold: float = 0.5, extract_outline="auto", flats: bool = True,
                  gap: int | None = None, min_area: int | None = None, panels: bool = True,
-                 palette=None, split: bool = True, balloons: bool = True):
+                 palette=None, split: bool = True, balloons: bool = True,
+                 consensus: int = 1):
         """Color one page or a list of pages.
 
         images: a path, PIL image, numpy array (gray/RGB/RGBA, uint8/uint16/float in
@@ -510,6 +513,10 @@ class Pipeline:
             if value is not None and (isinstance(value, bool) or
                                       not isinstance(value, numbers.Integral) or value < 0):
                 raise InvalidInputError(f"{name} must be an integer >= 0 or None, got {value!r}")
+        if isinstance(consensus, bool) or not isinstance(consensus, numbers.Integral) \
+                or not 1 <= consensus <= MAX_CONSENSUS:
+            raise InvalidInputError(
+                f"consensus must be an integer in 1..{MAX_CONSENSUS}, got {consensus!r}")
         bg_rgb = None if background is None else parse_color(background)
         if isinstance(hints, Hints):
             hints.validate(self.config.lowres_size)
@@ -524,7 +531,8 @@ class Pipeline:
         options = dict(lock=lock, samples=samples, hints=hints, bg_rgb=bg_rgb,
                        detect_background=detect_background, temperature=temperature,
                        threshold=threshold, flats=bool(flats), gap=gap, min_area=min_area,
-                       panels=bool(panels), split=bool(split), balloons=bool(balloons))
+                       panels=bool(panels), split=bool(split), balloons=bool(balloons),
+                       consensus=int(consensus))
         results = []
         for i, item in enumerate(items):
             page = self._prepare(item, extract_outline, **options)
@@ -534,40 +542,53 @@ class Pipeline:
 
     def _colorize_page(self, page: Page, seed: int, *, samples, hints, bg_rgb,
                        detect_background, temperature, threshold, flats, lock=None,
-                       split=True, balloons=True, **_):
+                       split=True, balloons=True, consensus=1, **_):
         """Steps 2-7 for one prepared page -> ``samples`` results. The model runs on every
-        tile of every panel (``samples x tiles`` inputs, in chunks of ``MODEL_BATCH``)."""
+        tile of every panel (``drawn x tiles`` inputs, in chunks of ``MODEL_BATCH``;
+        ``drawn``: ``samples``, or the ``consensus`` voters when more)."""
         T, clock = len(page.tiles), page.timings
+        drawn = max(samples, consensus) if flats else samples
         with kernel_mode(self.backend.kernel_mode):    # "reference": pure PyTorch everywhere
-            outline = self._condition_input(page, samples)              # (samples * T, 1, S, S)
-            with _timed(clock, "condition"):
-                cond = self._batched(self._condition, outline)                           # 2
+            outline = self._condition_input(page, drawn)                # (drawn * T, 1, S, S)
+            with _timed(clock, "condition"):                                             # 2
+                cond = self._batched(self._condition, outline[:T]).repeat(drawn, 1, 1, 1)
             with _timed(clock, "generate"):
-                lowres = self._generate(cond, seed, page, hints, temperature, samples)   # 3
+                lowres = self._generate(cond, seed, page, hints, temperature, drawn)     # 3
             with _timed(clock, "detect"):
                 colors, prob, mask, bg = self._detect(outline, lowres, page, bg_rgb,     # 4
-                                                      detect_background, threshold, samples)
+                                                      detect_background, threshold, drawn)
             with _timed(clock, "polish"):
                 polished = self._batched(self._polish, outline, colors, mask)            # 5
+        fields, bg_colors, flat = [], [], []
+        for n in range(drawn):
+            part = slice(n * T, (n + 1) * T)
+            with _timed(clock, "compose"):
+                fields.append(self._panel_fields(page, polished[part], prob[part, 0]))
+            bg_colors.append(self._background_color(bg, mask[part], n))
+            if flats:
+                with _timed(clock, "flats"):
+                    regions = self._split_regions(page, fields[n], bg_colors[n],    # 6a
+                                                  detect_background and split, threshold)
+                    palette, is_bg = self._flats(page, regions, fields[n],          # 6b
+                                                 bg_colors[n], detect_background,
+                                                 threshold, lock, balloons)
+                flat.append((regions, palette, is_bg))
+        if flats and drawn > 1 and consensus > 1:
+            with _timed(clock, "flats"):
+                flat[:samples] = self._consensus(page, flat, samples)               # 6c
         out = []
         for n in range(samples):
             part = slice(n * T, (n + 1) * T)
-            with _timed(clock, "compose"):
-                fields = self._panel_fields(page, polished[part], prob[part, 0])
-            bg_color = self._background_color(bg, mask[part], n)
             if flats:
+                regions, palette, is_bg = flat[n]
                 with _timed(clock, "flats"):
-                    regions = self._split_regions(page, fields, bg_color,          # 6a
-                                                  detect_background and split, threshold)
-                    palette, is_bg, hosts = self._flats(page, regions, fields,      # 6b
-                                                        bg_color, detect_background,
-                                                        threshold, lock, balloons)
+                    palette, hosts = self._host_strips(page, regions, palette, is_bg)
                 with _timed(clock, "compose"):
                     result = self._compose_flats(page, regions, palette, is_bg,     # 7
-                                                 bg_color, hosts)
+                                                 bg_colors[n], hosts)
             else:
                 with _timed(clock, "compose"):
-                    result = self._compose_soft(page, fields, bg_color,             # 7
+                    result = self._compose_soft(page, fields[n], bg_colors[n],      # 7
                                                 detect_background, threshold)
             result.lowres, result.seed = self._lowres_u8(lowres[n * T]), seed
             result.panels = list(page.panels)
@@ -754,12 +775,11 @@ class Pipeline:
     def _flats(self, page: Page, labels, fields, bg_color, detect_background, threshold,
                lock=None, balloons=True):
         """One color per region of ``labels`` -> (palette uint8 ``(n, 3)``, background
-        regions bool ``(n,)``, each region's host int64 ``(n,)``): the robust color of its polished pixels; background regions
-        the one background color; speech balloons white (``balloons``); regions hint
-        strokes touch exactly the stroke's color;
-        regions mostly outside every panel (gutters, margins) white paper; the strips of
-        hatching the color of the region they shade when both are figure or both
-        background (``fastcolor.flats.hatching``)."""
+        regions bool ``(n,)``): the robust color of its polished pixels; background
+        regions the one background color; speech balloons white (``balloons``); regions
+        hint strokes touch exactly the stroke's color; regions mostly outside every panel
+        (gutters, margins) white paper. The strips of hatching follow their hosts after
+        the vote (``_host_strips``)."""
         n = int(labels.max()) + 1
         regions, (rgb, bgprob), inside = region_samples(
             labels, page.region_ink, [(box, [c, p]) for box, c, p in fields])
@@ -780,22 +800,44 @@ class Pipeline:
             snap = colored & ~is_bg
             palette[snap] = snap_to_palette(palette[snap], lock)
         if balloons:                          # speech balloons: white paper
-            balloon = self._region_fact(page, labels, "balloons", find_balloons)
+            balloon = self._region_fact(page, labels, "balloons",
+                                        lambda lab, ink: find_balloons(lab, ink, page.gray))
             palette[balloon], is_bg[balloon] = 255, False
-        hinted = None
         if page.hinted is not None:
             hinted, hint_colors = page.hinted
             palette[hinted] = hint_colors
             is_bg[hinted] = False
-        # hatching: a strip takes the color of the region it shades when the detector put
-        # both on the same side (a figure hatched all over has no host of its own: its
-        # strips would take the background's); a hinted strip keeps its stroke's color
+        return palette, is_bg
+
+    @staticmethod
+    def _consensus(page: Page, flat: list, samples: int) -> list:
+        """Step 6c: ``flat`` holds every voter's ``(regions, palette, is_bg)``; in each of
+        the first ``samples`` a figure region most voters leave white becomes white
+        paper (``fastcolor.flats.consensus``); background and hinted regions keep theirs."""
+        voters = [(regions, painted_regions(palette)) for regions, palette, _ in flat]
+        out = []
+        for regions, palette, is_bg in flat[:samples]:
+            paper = (paint_votes(regions, voters) <= 0.5) & ~is_bg
+            if page.hinted is not None:       # 6a keeps hinted regions whole, ids and all
+                paper[page.hinted[0]] = False
+            palette = palette.copy()
+            palette[paper] = 255
+            out.append((regions, palette, is_bg))
+        return out
+
+    def _host_strips(self, page: Page, labels, palette, is_bg):
+        """The strips of hatching the color of the region they shade when the detector
+        put both on the same side (a figure hatched all over has no host of its own: its
+        strips would take the background's); a hinted strip keeps its stroke's color.
+        Returns (palette, each region's host int64 ``(n,)``)."""
+        n = len(palette)
         hosts = self._region_fact(page, labels, "hosts", sliver_hosts)
         hosted = (hosts != np.arange(n)) & (is_bg[hosts] == is_bg)
-        if hinted is not None:
-            hosted[hinted] = False
+        if page.hinted is not None:
+            hosted[page.hinted[0]] = False
+        palette = palette.copy()
         palette[hosted] = palette[hosts[hosted]]
-        return palette, is_bg, np.where(hosted, hosts, np.arange(n))
+        return palette, np.where(hosted, hosts, np.arange(n))
 
     @staticmethod
     def _region_fact(page: Page, labels, name: str, find) -> np.ndarray:

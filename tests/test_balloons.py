@@ -99,3 +99,45 @@ def test_pipeline_keeps_balloons_white(shipped_pipeline):
     assert tuple(hinted.image[60, 70]) == (250, 200, 40)
     with pytest.raises(InvalidInputError, match="balloons"):
         shipped_pipeline(page, balloons="yes")
+
+
+def _scanned_page():
+    """A balloon lettered in faint, small type (four or more words a line), a screentone
+    oval and a face, blurred as a scan blurs them: the ink threshold, set by the dark
+    outlines, keeps only crumbs of the lettering."""
+    page = np.full((300, 520), 255, np.uint8)
+    cv2.ellipse(page, (130, 90), (105, 50), 0, 0, 360, 0, 3, cv2.LINE_AA)
+    for row, (y, text) in enumerate(zip((75, 92, 109), ("SO WE GO UP TO IT", "AS WE DO, SO DO I",
+                                                        "OK? WE GO NOW!"))):
+        cv2.putText(page, text, (52 + 4 * row, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 100, 1,
+                    cv2.LINE_AA)
+    cv2.ellipse(page, (380, 90), (100, 45), 0, 0, 360, 0, 3, cv2.LINE_AA)   # screentone
+    for y in range(60, 122, 6):
+        for x in range(290, 472, 6):
+            if ((x - 380) / 92) ** 2 + ((y - 90) / 38) ** 2 < 1:
+                cv2.circle(page, (x, y), 1, 0, -1)
+    cv2.circle(page, (130, 225), 55, 0, 3, cv2.LINE_AA)                      # a face
+    for x in (110, 150):
+        cv2.circle(page, (x, 210), 6, 0, -1, cv2.LINE_AA)
+    cv2.ellipse(page, (130, 245), (22, 10), 0, 20, 160, 0, 3, cv2.LINE_AA)
+    return cv2.GaussianBlur(page, (0, 0), 1.3)
+
+
+def test_find_balloons_reads_faint_lettering_in_the_gray():
+    from fastcolor.flats import find_ink, ink_threshold
+    page = _scanned_page()
+    labels = find_regions(page)
+    ink = find_ink(page, ink_threshold(page))
+    balloon, tone, face = labels[60, 60], labels[90, 380], labels[200, 130]
+    assert not find_balloons(labels, ink)[balloon]     # the ink mask: crumbs, no line
+    found = find_balloons(labels, ink, page)
+    assert found[balloon] and not found[tone] and not found[face]
+
+
+def test_pipeline_keeps_a_scanned_balloon_white(shipped_pipeline):
+    page = _scanned_page()
+    for seed in (0, 1):
+        r = shipped_pipeline(page, seed=seed)
+        balloon = r.regions == r.regions[60, 60]
+        assert (r.region_colors[r.regions[60, 60]] == 255).all()
+        assert not r.background_mask[balloon].any()

@@ -253,6 +253,8 @@ def test_error_backend(capsys, tmp_path, weights, backend, needle):
     ["--seed", str(2 ** 64)],
     ["--temperature", "-1"],
     ["--temperature", "nan"],
+    ["--consensus", "0"],
+    ["--consensus", "65"],
 ], ids=lambda e: " ".join(e))
 def test_error_bad_option_values(capsys, tmp_path, weights, extra):
     run_error(capsys, ["colorize", HOUSE, "-o", tmp_path / "o.png", "--weights", weights,

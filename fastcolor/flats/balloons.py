@@ -18,6 +18,15 @@ is a **balloon** when its closed shape holds a line of lettering:
   centers within 0.6 of their median height, gaps at most 1.5 heights) spanning at
   least ``MIN_LINE_SPAN`` of the region's width.
 
+Where the ink mask shows no lettering, it is looked for again in the page's gray
+(``gray``): any pixel ``LETTER_CONTRAST`` gray levels darker than the region's paper
+(not first: on clean art that also takes the anti-aliasing between close letters and
+joins them). On a blurred scan the
+lettering is gray, and the ink threshold, set by the page's dark lines, keeps only the
+cores of its strokes: dots and slivers with no line between them (a scan's balloons were
+missed as screentone). The same contrast turns a scan's hatching back into whole strokes
+that touch the outline around them.
+
 Faces (eyes and a mouth: no line of four), buildings (windows enclose paper), screentone
 patches and signs are not balloons; nothing is on 831 OpenMoji drawings at 400 px. Only
 clean, closed balloons count: a balloon whose outline does not close is part of the
@@ -38,12 +47,16 @@ MAX_ENCLOSED = 0.05
 MAX_LETTER_HEIGHT = 0.3
 MIN_LINE = 4
 MIN_LINE_SPAN = 0.4
+LETTER_CONTRAST = 30
 
 
-def find_balloons(labels: np.ndarray, ink: np.ndarray) -> np.ndarray:
+def find_balloons(labels: np.ndarray, ink: np.ndarray, gray: np.ndarray | None = None
+                  ) -> np.ndarray:
     """The speech balloons among the regions of ``labels`` (int32 ``(H, W)``, ``0..n-1``,
-    from ``fastcolor.flats.find_regions``; ``ink``: bool ``(H, W)``, the line art's ink):
-    bool ``(n,)``: each balloon and the regions it encloses (the paper inside its letters)."""
+    from ``fastcolor.flats.find_regions``; ``ink``: bool ``(H, W)``, the line art's ink;
+    ``gray``: its uint8 ``(H, W)``, 0 = ink, where lettering is looked for (None: in
+    ``ink`` only)): bool ``(n,)``: each balloon and the regions it encloses (the paper
+    inside its letters)."""
     from scipy import ndimage
     H, W = labels.shape
     n = int(labels.max()) + 1 if labels.size else 0
@@ -58,10 +71,21 @@ def find_balloons(labels: np.ndarray, ink: np.ndarray) -> np.ndarray:
             continue
         region = labels[box] == r
         filled = _filled_convex(region)
-        if filled is not None and _holds_lettering(region, filled, ink[box], h, w):
+        if filled is None or np.count_nonzero(filled) > MAX_BOX_FILL * h * w:
+            continue                          # not convex, or a rectangle once filled
+        if _holds_lettering(region, filled, ink[box], ink[box], h, w) or (
+                gray is not None and _holds_lettering(
+                    region, filled, ink[box], _faint_marks(region, ink[box], gray[box]), h, w)):
             found[r] = True
             found[np.unique(labels[box][filled & ~region])] = True   # inside the letters
     return found
+
+
+def _faint_marks(region: np.ndarray, ink: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """The ink, and every pixel ``LETTER_CONTRAST`` darker than the region's paper."""
+    paper = region & ~ink
+    level = float(np.median(gray[paper])) if paper.any() else 255.0
+    return ink | (gray < level - LETTER_CONTRAST)
 
 
 def _filled_convex(region: np.ndarray) -> np.ndarray | None:
@@ -79,12 +103,13 @@ def _filled_convex(region: np.ndarray) -> np.ndarray | None:
 
 
 def _holds_lettering(region: np.ndarray, filled: np.ndarray, ink: np.ndarray,
-                     h: int, w: int) -> bool:
+                     marks: np.ndarray, h: int, w: int) -> bool:
     """The tests of the module doc for one convex region cropped to its box (``region``
-    bool, ``filled``: with its holes filled)."""
+    bool, ``filled``: with its holes filled; ``ink``: the line art's ink there, ``marks``:
+    where lettering is looked for)."""
     if np.count_nonzero(filled & ~region & ~ink) > MAX_ENCLOSED * np.count_nonzero(filled):
         return False
-    letters = _letters(filled, ink & filled)
+    letters = _letters(filled, marks & filled)
     if len(letters) < 3 or max(c[3] for c in letters) > MAX_LETTER_HEIGHT * h:
         return False
     dots = sum(c[3] <= 4 and c[2] - c[1] <= 4 and abs(c[3] - (c[2] - c[1])) <= 1
