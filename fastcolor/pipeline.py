@@ -32,7 +32,7 @@ from .flats import (compose, default_min_area, find_ink, find_regions, hint_regi
                     ink_threshold, paint_regions, region_colors, region_is_background)
 from .flats.balloons import find_balloons
 from .flats.colors import region_samples
-from .flats.consensus import paint_votes, painted_regions
+from .flats.consensus import PaintVotes, painted_regions
 from .flats.hatching import sliver_hosts
 from .flats.split import split_by_background
 from .imageio import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image, save_image, to_uint8
@@ -468,6 +468,11 @@ class Pipeline:
         balloons: with flats, speech balloons (closed rounded shapes holding a line of
         lettering, ``fastcolor.flats.balloons``) stay white; False: the model colors
         them like any region. Hint strokes override it.
+        consensus: with flats, this many samples of the page vote (step 6c,
+        ``fastcolor.flats.consensus``; all ``samples`` when they are more): a figure
+        region keeps its color only where most of them paint it, else it stays white
+        paper; the samples beyond ``samples`` are drawn for the vote only (sample ``n`` is
+        the same sample whatever the count). 1: no vote.
         panels: color the page panel by panel (``fastcolor.panels``: paper gutters; a
         panel far from square in overlapping tiles), each letterboxed into the model's
         square; gutters and margins stay white paper. Panel ``k`` draws its noise from
@@ -559,36 +564,42 @@ class Pipeline:
                                                       detect_background, threshold, drawn)
             with _timed(clock, "polish"):
                 polished = self._batched(self._polish, outline, colors, mask)            # 5
-        fields, bg_colors, flat = [], [], []
+        votes = PaintVotes(page.regions) if flats and consensus > 1 else None
+        kept = []                              # per returned sample: (fields, bg, flats)
         for n in range(drawn):
             part = slice(n * T, (n + 1) * T)
             with _timed(clock, "compose"):
-                fields.append(self._panel_fields(page, polished[part], prob[part, 0]))
-            bg_colors.append(self._background_color(bg, mask[part], n))
+                fields = self._panel_fields(page, polished[part], prob[part, 0])
+            bg_color = self._background_color(bg, mask[part], n)
+            flat = None
             if flats:
                 with _timed(clock, "flats"):
-                    regions = self._split_regions(page, fields[n], bg_colors[n],    # 6a
+                    regions = self._split_regions(page, fields, bg_color,           # 6a
                                                   detect_background and split, threshold)
-                    palette, is_bg = self._flats(page, regions, fields[n],          # 6b
-                                                 bg_colors[n], detect_background,
-                                                 threshold, lock, balloons)
-                flat.append((regions, palette, is_bg))
-        if flats and drawn > 1 and consensus > 1:
-            with _timed(clock, "flats"):
-                flat[:samples] = self._consensus(page, flat, samples)               # 6c
+                    palette, is_bg = self._flats(page, regions, fields, bg_color,   # 6b
+                                                 detect_background, threshold, lock,
+                                                 balloons)
+                    if votes is not None:
+                        votes.add(regions, painted_regions(palette))
+                flat = (regions, palette, is_bg)
+            if n < samples:
+                kept.append((fields, bg_color, flat))
+        if votes is not None:
+            with _timed(clock, "flats"):                                            # 6c
+                kept = [(f, b, self._consensus(page, flat, votes)) for f, b, flat in kept]
         out = []
-        for n in range(samples):
+        for n, (fields, bg_color, flat) in enumerate(kept):
             part = slice(n * T, (n + 1) * T)
             if flats:
-                regions, palette, is_bg = flat[n]
+                regions, palette, is_bg = flat
                 with _timed(clock, "flats"):
                     palette, hosts = self._host_strips(page, regions, palette, is_bg)
                 with _timed(clock, "compose"):
                     result = self._compose_flats(page, regions, palette, is_bg,     # 7
-                                                 bg_colors[n], hosts)
+                                                 bg_color, hosts)
             else:
                 with _timed(clock, "compose"):
-                    result = self._compose_soft(page, fields[n], bg_colors[n],      # 7
+                    result = self._compose_soft(page, fields, bg_color,             # 7
                                                 detect_background, threshold)
             result.lowres, result.seed = self._lowres_u8(lowres[n * T]), seed
             result.panels = list(page.panels)
@@ -810,20 +821,17 @@ class Pipeline:
         return palette, is_bg
 
     @staticmethod
-    def _consensus(page: Page, flat: list, samples: int) -> list:
-        """Step 6c: ``flat`` holds every voter's ``(regions, palette, is_bg)``; in each of
-        the first ``samples`` a figure region most voters leave white becomes white
-        paper (``fastcolor.flats.consensus``); background and hinted regions keep theirs."""
-        voters = [(regions, painted_regions(palette)) for regions, palette, _ in flat]
-        out = []
-        for regions, palette, is_bg in flat[:samples]:
-            paper = (paint_votes(regions, voters) <= 0.5) & ~is_bg
-            if page.hinted is not None:       # 6a keeps hinted regions whole, ids and all
-                paper[page.hinted[0]] = False
-            palette = palette.copy()
-            palette[paper] = 255
-            out.append((regions, palette, is_bg))
-        return out
+    def _consensus(page: Page, flat: tuple, votes: PaintVotes) -> tuple:
+        """Step 6c for one returned sample's ``(regions, palette, is_bg)``: a figure
+        region most of the page's voters leave white becomes white paper
+        (``fastcolor.flats.consensus``); background and hinted regions keep theirs."""
+        regions, palette, is_bg = flat
+        paper = (votes.shares(regions) <= 0.5) & ~is_bg
+        if page.hinted is not None:           # 6a keeps hinted regions whole, ids and all
+            paper[page.hinted[0]] = False
+        palette = palette.copy()
+        palette[paper] = 255
+        return regions, palette, is_bg
 
     def _host_strips(self, page: Page, labels, palette, is_bg):
         """The strips of hatching the color of the region they shade when the detector

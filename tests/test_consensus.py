@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastcolor.errors import InvalidInputError
-from fastcolor.flats.consensus import paint_votes, painted_regions
+from fastcolor.flats.consensus import PaintVotes, paint_votes, painted_regions
 from fastcolor.pipeline import Pipeline
 
 
@@ -114,3 +114,27 @@ def test_cli_consensus_writes_the_voted_page(tmp_path, shipped_pipeline):
         written = np.array(im.convert("RGB"))
     assert (written == shipped_pipeline("examples/panel_house.png", seed=1,
                                         consensus=4).image).all()
+
+
+def test_paint_votes_streamed_equal_the_pixel_count_on_a_tall_page():
+    rng = np.random.default_rng(0)
+    H, W = 1300, 7                                   # taller than one chunk of rows
+    regions = (np.arange(H)[:, None] // 100 * 2 + (np.arange(W)[None] >= 3)).astype(np.int32)
+    cut = regions.copy()
+    cut[::3] = regions.max() + 1 + (np.arange(W) % 2)  # some rows cut into two new regions
+    voters = [(regions, rng.random(regions.max() + 1) < 0.5) for _ in range(3)]
+    voters += [(cut, rng.random(cut.max() + 1) < 0.5) for _ in range(2)]
+    count = sum(p[lab].astype(float) for lab, p in voters)          # painting voters per pixel
+    for labels in (regions, cut):
+        n = labels.max() + 1
+        want = np.bincount(labels.ravel(), weights=count.ravel(), minlength=n) / \
+            np.maximum(np.bincount(labels.ravel(), minlength=n), 1) / len(voters)
+        np.testing.assert_allclose(paint_votes(labels, voters), want)
+        votes = PaintVotes(regions)                                  # voters one at a time
+        for lab, p in voters:
+            votes.add(lab, p)
+        np.testing.assert_allclose(votes.shares(labels), want)
+    with pytest.raises(InvalidInputError):
+        PaintVotes(regions).shares(regions)                         # no voter yet
+    with pytest.raises(InvalidInputError):
+        PaintVotes(regions).add(regions, np.ones(3, bool))          # wrong region count

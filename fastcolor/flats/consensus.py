@@ -12,7 +12,9 @@ stay one sample's (coherent), not an average.
 
 The voters are the page's samples with their own regions (6a may cut a region along
 one sample's detector mask and not another's): a region's vote is the mean, over its
-pixels, of the share of voters painting the region under each pixel.
+pixels, of the share of voters painting the region under each pixel; exact counts per
+region where a voter has the page's own regions. ``PaintVotes`` takes the voters one at
+a time: its memory is one 8-bit map of the page, whatever their number.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import numpy as np
 
 from ..errors import InvalidInputError
 
-__all__ = ["PAPER_DISTANCE", "painted_regions", "paint_votes"]
+__all__ = ["PAPER_DISTANCE", "MAX_VOTERS", "PaintVotes", "painted_regions", "paint_votes"]
 
 PAPER_DISTANCE = 8.0
+MAX_VOTERS = 255                  # painting voters per pixel are counted in 8 bits
 _WHITE_LAB = (100.0, 0.0, 0.0)
+_ROWS = 512                       # rows per chunk when reading the votes per pixel
 
 
 def painted_regions(palette: np.ndarray) -> np.ndarray:
@@ -35,30 +39,66 @@ def painted_regions(palette: np.ndarray) -> np.ndarray:
     return ciede2000(lab, np.broadcast_to(np.asarray(_WHITE_LAB), lab.shape)) > PAPER_DISTANCE
 
 
-def paint_votes(labels: np.ndarray, voters: list) -> np.ndarray:
-    """The share of ``voters`` that paint each region of ``labels``.
+class PaintVotes:
+    """The votes of a page's samples. ``regions``: the page's own regions, int ``(H, W)``
+    ``0..n-1`` (the labels most voters share)."""
 
-    labels: int32 ``(H, W)``, regions ``0..n-1``. voters: ``[(labels_k, painted_k), ...]``,
-    each voter's regions (int ``(H, W)``, the same page) and bool ``(n_k,)`` which of them
-    it paints. Returns float64 ``(n,)`` in [0, 1]: exact shares where a voter has the same
-    regions, else each region's mean over its pixels."""
+    def __init__(self, regions: np.ndarray):
+        self.regions = regions
+        self.exact = np.zeros(int(regions.max()) + 1, np.int64)   # per region of `regions`
+        self.pixels = None                        # uint8 (H, W): the other voters, per pixel
+        self.voters = 0
+
+    def _same(self, labels: np.ndarray) -> bool:
+        return labels is self.regions or (labels.shape == self.regions.shape and
+                                          np.array_equal(labels, self.regions))
+
+    def add(self, labels: np.ndarray, painted: np.ndarray) -> None:
+        """One voter: its regions (int ``(H, W)``) and which of them it paints (bool)."""
+        painted = np.asarray(painted, bool)
+        if labels.shape != self.regions.shape:
+            raise InvalidInputError(f"a voter's regions are {labels.shape}, the page "
+                                    f"{self.regions.shape}")
+        if len(painted) != int(labels.max()) + 1:
+            raise InvalidInputError(f"a voter paints {len(painted)} regions of "
+                                    f"{int(labels.max()) + 1}")
+        if self.voters >= MAX_VOTERS:
+            raise InvalidInputError(f"at most {MAX_VOTERS} voters")
+        self.voters += 1
+        if self._same(labels):
+            self.exact += painted
+            return
+        if self.pixels is None:
+            self.pixels = np.zeros(labels.shape, np.uint8)
+        self.pixels += painted[labels]
+
+    def shares(self, labels: np.ndarray) -> np.ndarray:
+        """float64 ``(n,)`` in [0, 1]: the share of the voters painting each region of
+        ``labels`` (int ``(H, W)``, ``0..n-1``)."""
+        if not self.voters:
+            raise InvalidInputError("no voters: add at least one")
+        n = int(labels.max()) + 1
+        if self.pixels is None and self._same(labels):
+            return self.exact / self.voters
+        total = np.zeros(n, np.float64)
+        area = np.zeros(n, np.float64)
+        for top in range(0, labels.shape[0], _ROWS):      # bounded memory on big pages
+            lab = labels[top:top + _ROWS].ravel()
+            count = self.exact[self.regions[top:top + _ROWS].ravel()].astype(np.float64)
+            if self.pixels is not None:
+                count += self.pixels[top:top + _ROWS].ravel()
+            total += np.bincount(lab, weights=count, minlength=n)
+            area += np.bincount(lab, minlength=n)
+        return total / np.maximum(area, 1) / self.voters
+
+
+def paint_votes(labels: np.ndarray, voters: list) -> np.ndarray:
+    """The share of ``voters`` (``[(labels_k, painted_k), ...]``: each voter's regions of
+    the same page and bool which of them it paints) that paint each region of ``labels``;
+    float64 ``(n,)`` in [0, 1] (``PaintVotes`` with ``labels`` as the page's regions)."""
     if not voters:
         raise InvalidInputError("paint_votes needs at least one voter")
-    n = int(labels.max()) + 1
-    shares = np.zeros(n, np.float64)
-    count = None                                   # painting voters per pixel (uint8)
+    votes = PaintVotes(labels)
     for lab_k, painted in voters:
-        painted = np.asarray(painted, bool)
-        if lab_k.shape != labels.shape:
-            raise InvalidInputError(f"a voter's regions are {lab_k.shape}, the page {labels.shape}")
-        if lab_k is labels or (len(painted) == n and np.array_equal(lab_k, labels)):
-            shares += painted
-            continue
-        if count is None:
-            count = np.zeros(labels.shape, np.uint8)
-        count += painted[lab_k]
-    if count is not None:
-        area = np.bincount(labels.ravel(), minlength=n)
-        shares += np.bincount(labels.ravel(), weights=count.ravel(), minlength=n) / \
-            np.maximum(area, 1)
-    return shares / len(voters)
+        votes.add(lab_k, painted)
+    return votes.shares(labels)
