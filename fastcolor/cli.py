@@ -456,7 +456,7 @@ def cmd_train(args) -> int:
         device=args.device, seed=args.seed, resume=args.resume, restart=args.restart,
         init=args.init, threads=args.threads, extracted_fraction=args.extracted_fraction,
         bce_weight=args.bce_weight, figure_weight=args.figure_weight,
-        figure_cells=args.figure_cells,
+        figure_cells=args.figure_cells, aux_color_weight=args.aux_color_weight,
         adversarial=args.adversarial,
         train_limit=args.train_limit, val_limit=args.val_limit,
         checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
@@ -831,6 +831,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--figure-cells", choices=("figure", "colored"), default="figure",
                    help="low-res, with --figure-weight: weight all the figure's cells, or "
                         "only those whose true color is not white paper (default figure)")
+    t.add_argument("--aux-color-weight", type=float, default=0.0, metavar="A",
+                   help="low-res: add A times an auxiliary L1 loss on colors read per cell "
+                        "(1x1 conv) from the PixelCNN's conditioning, on the figure's cells "
+                        "(default 0: off)")
     t.add_argument("--adversarial", type=float, default=0.0,
                    help="polisher: weight of a PatchGAN loss (default 0: L1 only)")
     t.add_argument("--train-limit", type=int, default=None, help="use the first N train panels")

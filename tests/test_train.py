@@ -69,6 +69,45 @@ def test_lowres_loss_figure_weight():
     weighted.backward()                                            # it trains
 
 
+def test_lowres_loss_auxiliary_colors():
+    from fastcolor.models import FastcolorModel
+    torch.manual_seed(0)
+    model = FastcolorModel(FastcolorConfig.tiny(32, 8)).double()
+    target = torch.round((torch.rand(2, 3, 8, 8, dtype=torch.float64) * 2 - 1) * 127.5) / 127.5
+    background = torch.zeros(2, 1, 32, 32, dtype=torch.float64)
+    background[:, :, :16] = 1                          # the top half is panel background
+    batch = {"outline": torch.rand(2, 1, 32, 32, dtype=torch.float64), "lowres": target,
+             "background": background}
+    plain, _ = losses.lowres_loss(model, batch)
+    head = torch.nn.Conv2d(model.config.pixelcnn.cond_channels, 3, 1).double()
+    loss, figs = losses.lowres_loss(model, batch, color_head=head, color_weight=2.0)
+    colors = head(model.lowres.condition(batch["outline"]))
+    l1 = (colors - target).abs().mean(dim=1)[:, 4:].mean()        # the figure's cells only
+    assert figs["color_l1"] == pytest.approx(l1.item())
+    assert loss.item() == pytest.approx(plain.item() + 2 * l1.item())
+    assert figs["nll_bpd"] == pytest.approx(plain.item())
+    loss.backward()
+    assert head.weight.grad.abs().sum() > 0                        # the head trains
+    assert model.lowres.conditioning.stem.weight.grad.abs().sum() > 0   # and the net under it
+
+
+def test_aux_color_head_is_checkpointed_and_resumed(cache, tmp_path):
+    run = tmp_path / "aux"
+    train(options(cache, run, "lowres", steps=2, aux_color_weight=1.0))
+    ck = torch.load(run / "checkpoint-lowres.pt", weights_only=False)
+    assert ck["color_head"] is not None and ck["step"] == 2
+    summary = train(options(cache, run, "lowres", steps=3, aux_color_weight=1.0, resume=True))
+    assert summary["stages"]["lowres"]["steps"] == 3
+    head = torch.load(run / "checkpoint-lowres.pt", weights_only=False)["color_head"]
+    assert not torch.equal(head["weight"], ck["color_head"]["weight"])   # it trained on
+    _, tensors, _ = load_weights(run / "weights.safetensors")
+    assert not any("color_head" in k for k in tensors)                   # not shipped
+    with pytest.raises(InvalidInputError, match="aux-color-weight"):
+        train(options(cache, run, "lowres", steps=4, resume=True))
+    with pytest.raises(InvalidInputError, match="aux-color-weight"):
+        train(options(cache, tmp_path / "bad", "lowres", aux_color_weight=-1.0))
+
+
 def test_figure_weight_must_be_positive(cache, tmp_path):
     with pytest.raises(InvalidInputError, match="figure-weight"):
         train(options(cache, tmp_path / "run", "lowres", figure_weight=0.0))

@@ -10,6 +10,14 @@ weight spends the model on the drawings' colors. With ``--figure-cells colored``
 the figure's cells whose true color is not white paper (a channel under 242) get
 ``W``: two thirds of the figure's area is white (balloons, eyes, paper inside the
 drawings), and weighting it teaches white figures. ``nll_bpd`` stays the plain NLL.
+With ``--aux-color-weight A`` a 1x1 convolution reads a color per cell out of the
+PixelCNN's conditioning features and its L1 distance to the target on the figure's
+cells is added, times ``A``: in the NLL the choice of a region's color is made at its
+first cells and the rest follow their neighbours, so the line art's say in the colors
+is a sliver of the loss (on its own training panels the colorizer's mean sample is no
+closer to the truth than one constant gray); the auxiliary loss asks the conditioning
+net for the colors directly. The head is trained with the stage (kept in the
+checkpoint), not shipped.
 
 **Background detector**: the paper trains it with the L1 distance between the ground
 truth and the low-res colors whose detected background is replaced by its mean. With
@@ -116,23 +124,35 @@ WHITE_PAPER = 242 / 127.5 - 1        # a low-res cell is white paper with every 
 
 
 def lowres_loss(model, batch: dict, figure_weight: float = 1.0,
-                figure_cells: str = "figure") -> tuple[torch.Tensor, dict]:
+                figure_cells: str = "figure", color_head=None,
+                color_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
     """The low-res stage's loss (module doc): the NLL in bits/dim, its cells weighted
     ``figure_weight`` on the figure (``figure_cells="colored"``: on the figure's cells
-    that are not white paper) and 1 elsewhere."""
+    that are not white paper) and 1 elsewhere; with ``color_head`` (a module mapping the
+    PixelCNN's conditioning ``(B, C, s, s)`` to colors ``(B, 3, s, s)``) plus
+    ``color_weight`` times the L1 distance of its colors to the target on the figure's
+    cells (the auxiliary color loss)."""
     if figure_cells not in ("figure", "colored"):
         raise ValueError(f"figure_cells must be 'figure' or 'colored', got {figure_cells!r}")
-    if figure_weight == 1.0:
+    if figure_weight == 1.0 and color_head is None:
         loss = model.lowres.loss(batch["outline"], batch["lowres"])
         return loss, {"nll_bpd": float(loss.detach())}
     target = batch["lowres"]
-    nll = dlmm_nll_bits(model.lowres(batch["outline"], target), target)
+    cond = model.lowres.condition(batch["outline"])
+    nll = dlmm_nll_bits(model.lowres.pixelcnn(target, cond), target)
     figure = 1 - lowres_background(batch["background"], target.shape[-1])[:, 0]
+    weighted = figure
     if figure_cells == "colored":
-        figure = figure * (target.min(dim=1).values < WHITE_PAPER).to(figure.dtype)
-    weight = 1 + (figure_weight - 1) * figure
+        weighted = figure * (target.min(dim=1).values < WHITE_PAPER).to(figure.dtype)
+    weight = 1 + (figure_weight - 1) * weighted
     loss = (nll * weight).sum() / weight.sum()
-    return loss, {"nll_bpd": float(nll.mean().detach())}
+    figs = {"nll_bpd": float(nll.mean().detach())}
+    if color_head is not None:
+        err = (color_head(cond) - target).abs().mean(dim=1)
+        color = (err * figure).sum() / figure.sum().clamp(min=1)
+        loss = loss + color_weight * color
+        figs["color_l1"] = float(color.detach())
+    return loss, figs
 
 
 def replace_by_mean(colors: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:

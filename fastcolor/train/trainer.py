@@ -152,6 +152,7 @@ class TrainOptions:
     bce_weight: float = 1.0
     figure_weight: float = 1.0         # low-res: NLL weight of the figure's cells
     figure_cells: str = "figure"        # ... all of them, or "colored": not white paper
+    aux_color_weight: float = 0.0      # low-res: weight of the auxiliary color loss
     adversarial: float = 0.0
     train_limit: int | None = None
     val_limit: int | None = None
@@ -310,6 +311,12 @@ class StageTrainer:
         self.params = list(self.module.parameters())
         betas = (0.9, 0.999) if stage == "lowres" else (0.5, 0.999)
         self.opt = torch.optim.Adam(self.params, lr=self.lr, betas=betas)
+        self.color_head = None
+        if stage == "lowres" and o.aux_color_weight > 0:
+            torch.manual_seed(o.seed)
+            self.color_head = torch.nn.Conv2d(run.config.pixelcnn.cond_channels, 3, 1).to(
+                run.device)
+            self.opt.add_param_group({"params": list(self.color_head.parameters())})
         self.disc = self.disc_opt = None
         if stage == "polisher" and o.adversarial > 0:
             self.disc = losses.PatchDiscriminator().to(run.device)
@@ -367,6 +374,7 @@ class StageTrainer:
             "module": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
             "optimizer": self.opt.state_dict(),
             "disc": None if self.disc is None else self.disc.state_dict(),
+            "color_head": None if self.color_head is None else self.color_head.state_dict(),
             "disc_optimizer": None if self.disc_opt is None else self.disc_opt.state_dict(),
             "epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
             "perm": self.perm, "rng": self.rng.bit_generator.state,
@@ -390,7 +398,13 @@ class StageTrainer:
                                     f"this fastcolor")
         if FastcolorConfig.from_dict(ck["config"]) != self.run.config:
             raise InvalidInputError(f"{self.ckpt_path} was trained with another config")
+        if (ck.get("color_head") is None) != (self.color_head is None):
+            raise InvalidInputError(f"{self.ckpt_path} was trained "
+                                    f"{'with' if ck.get('color_head') else 'without'} "
+                                    "--aux-color-weight: resume it the same way")
         self.module.load_state_dict(ck["module"])
+        if self.color_head is not None:
+            self.color_head.load_state_dict(ck["color_head"])
         self.opt.load_state_dict(ck["optimizer"])
         if self.disc is not None and ck.get("disc") is not None:
             self.disc.load_state_dict(ck["disc"])
@@ -416,7 +430,8 @@ class StageTrainer:
     def compute_loss(self, batch: dict, rng, gen, train: bool):
         if self.stage == "lowres":
             loss, figs = losses.lowres_loss(self.model, batch, self.opts.figure_weight,
-                                             self.opts.figure_cells)
+                                             self.opts.figure_cells, self.color_head,
+                                             self.opts.aux_color_weight)
             return loss, figs, None
         if self.stage == "detector":
             loss, figs = losses.detector_loss(self.model, batch, gen, self.opts.bce_weight)
@@ -713,6 +728,9 @@ def train(opts: TrainOptions) -> dict:
                                 ">= 0 and the lr factor in (0, 1)")
     if not (math.isfinite(opts.figure_weight) and opts.figure_weight > 0):
         raise InvalidInputError(f"--figure-weight must be a number > 0, got {opts.figure_weight}")
+    if not (math.isfinite(opts.aux_color_weight) and opts.aux_color_weight >= 0):
+        raise InvalidInputError(f"--aux-color-weight must be a number >= 0, got "
+                                f"{opts.aux_color_weight}")
     if opts.figure_cells not in ("figure", "colored"):
         raise InvalidInputError(f"--figure-cells must be figure or colored, got {opts.figure_cells!r}")
     if not 0 <= opts.extracted_fraction <= 1:
