@@ -375,3 +375,26 @@ def test_eval_series_command(setup, capsys):
         # the reference's colors carried over beat the (random) model on its own
         assert v["series_correct_share"] > v["independent_correct_share"]
     assert "translate_scale_at_least_0.95" in r["targets"]
+
+
+def test_probe_color_knowledge_script(setup, capsys):
+    import importlib.util
+    from pathlib import Path
+    cache, weights = setup
+    path = Path(__file__).resolve().parents[1] / "scripts/probe_color_knowledge.py"
+    spec = importlib.util.spec_from_file_location("probe_color_knowledge", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    from fastcolor.evaluate import cache_items
+    items, mean = cache_items(cache, "val", 2)
+    table = script.probe(Pipeline.from_pretrained(weights), items, mean, samples=3)
+    assert set(table) == {"one sample", "mean of samples", "mean color"}
+    # the constant is the eval's mean_color baseline, region for region
+    ev = evaluate(Pipeline.from_pretrained(weights), items, mean)
+    assert table["mean color"]["all"] == pytest.approx(ev["region_ciede2000"]["mean_color"])
+    assert table["one sample"]["all"] == pytest.approx(ev["region_ciede2000"]["fastcolor"])
+    assert script.main(["--data", str(cache), "--limit", "2", "--samples", "2",
+                        "--weights", str(weights)]) == 0
+    assert "mean of samples" in capsys.readouterr().out
+    assert script.main(["--data", str(cache.parent / "no-such-cache"),
+                        "--weights", str(weights)]) == 2

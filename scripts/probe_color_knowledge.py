@@ -1,0 +1,89 @@
+"""Does the low-res colorizer know the drawings' colors? Its expectation against a constant.
+
+    python scripts/probe_color_knowledge.py --data data/comic128 --split val --limit 150 \
+        --samples 8 [--weights W]
+
+One sample is a draw from the model's belief about a region's color, so its error mixes
+what the model knows with how unsure it is. The mean of ``--samples`` samples per region
+(CIELAB, of each sample's flat color) estimates the model's expectation: a colorizer that
+knows a drawing's colors brings it closer to the truth than any constant color. Printed,
+as ``fastcolor eval`` scores regions (area-weighted CIEDE2000; ``fg_colored``: the
+figure's regions whose true color is not white): one sample, the mean of the samples,
+and the training data's mean color (the ``mean_color`` baseline of ``fastcolor eval``).
+Run it on ``--split train`` to tell underfitting (no better than the constant on the
+drawings it was trained on) from not generalizing (better there, not on validation).
+Panel ``i`` draws from seed ``i``, as ``fastcolor eval --seed 0`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import cv2
+import numpy as np
+
+from fastcolor.errors import FastcolorError
+from fastcolor.evaluate import cache_items, region_color_error, rgb_to_lab
+from fastcolor.flats import find_regions
+from fastcolor.flats.colors import grouped_median
+from fastcolor.pipeline import Pipeline
+
+KEYS = ("all", "bg", "fg", "fg_colored")
+
+
+def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    rgb = cv2.cvtColor(lab.astype(np.float32)[None], cv2.COLOR_Lab2RGB)[0]
+    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+
+
+def probe(pipe, items, mean_color, samples: int) -> dict:
+    """``{"one sample" | "mean of samples" | "mean color": {key: error}}``."""
+    errors = {"one sample": [], "mean of samples": [], "mean color": []}
+    constant = np.clip(np.rint(mean_color), 0, 255).astype(np.uint8)
+    for i, item in enumerate(items):
+        results = pipe(item.outline, seed=i, samples=samples, extract_outline=False)
+        labels = find_regions(item.outline)
+        paper = item.outline >= 250
+        n = int(labels.max()) + 1
+        labs = []
+        for r in results:
+            lab = rgb_to_lab(r.image[paper])
+            labs.append(np.stack([grouped_median(labels[paper], lab[:, c], n)
+                                  for c in range(3)], 1))
+        expected = results[0].image.copy()
+        expected[paper] = _lab_to_rgb(np.mean(labs, axis=0))[labels[paper]]
+        flat = np.empty_like(item.color)
+        flat[:] = constant
+        for name, image in (("one sample", results[0].image), ("mean of samples", expected),
+                            ("mean color", flat)):
+            errors[name].append(region_color_error(image, item.color, labels, paper,
+                                                   item.background))
+    return {name: {k: float(np.mean([e[k] for e in v if e[k] is not None]))
+                   for k in KEYS} for name, v in errors.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--split", default="val", choices=["val", "train"])
+    ap.add_argument("--limit", type=int, default=150)
+    ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--weights", default=None)
+    args = ap.parse_args(argv)
+    try:
+        import torch
+        torch.set_num_threads(1)
+        items, mean = cache_items(args.data, args.split, args.limit)
+        table = probe(Pipeline.from_pretrained(args.weights), items, mean, args.samples)
+    except FastcolorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{'region CIEDE2000':18s} " + " ".join(f"{k:>10s}" for k in KEYS))
+    for name, row in table.items():
+        print(f"{name:18s} " + " ".join(f"{row[k]:10.2f}" for k in KEYS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
