@@ -42,7 +42,7 @@ from .panels import Box, blend_weights, find_panels, tile_box
 from .weights import DEFAULT_WEIGHTS, load_state_into, load_weights, save_weights
 
 _MAX_SEED = 2 ** 64 - 1  # the largest seed torch.Generator.manual_seed takes
-MAX_CONSENSUS = 64       # voters per page (step 6c counts them in 8 bits)
+MAX_CONSENSUS = 64       # voters per page (each one a sample through steps 3-6b)
 MODEL_BATCH = 16         # tiles per model call (bounded memory on long strips)
 
 

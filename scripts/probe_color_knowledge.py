@@ -24,9 +24,8 @@ import cv2
 import numpy as np
 
 from fastcolor.errors import FastcolorError
-from fastcolor.evaluate import cache_items, region_color_error, rgb_to_lab
+from fastcolor.evaluate import _region_medians, cache_items, region_color_error
 from fastcolor.flats import find_regions
-from fastcolor.flats.colors import grouped_median
 from fastcolor.pipeline import Pipeline
 
 KEYS = ("all", "bg", "fg", "fg_colored")
@@ -46,11 +45,7 @@ def probe(pipe, items, mean_color, samples: int) -> dict:
         labels = find_regions(item.outline)
         paper = item.outline >= 250
         n = int(labels.max()) + 1
-        labs = []
-        for r in results:
-            lab = rgb_to_lab(r.image[paper])
-            labs.append(np.stack([grouped_median(labels[paper], lab[:, c], n)
-                                  for c in range(3)], 1))
+        labs = [_region_medians(r.image[paper], labels[paper], n) for r in results]
         expected = results[0].image.copy()
         expected[paper] = _lab_to_rgb(np.mean(labs, axis=0))[labels[paper]]
         flat = np.empty_like(item.color)

@@ -38,7 +38,8 @@ def options(cache, out, stage, steps=2, **kw):
 
 # ---- pieces -----------------------------------------------------------------------------
 
-def test_lowres_loss_figure_weight():
+def _tiny_lowres_batch():
+    """A tiny float64 model and a batch of 2 panels whose top half is panel background."""
     from fastcolor.models import FastcolorModel
     torch.manual_seed(0)
     model = FastcolorModel(FastcolorConfig.tiny(32, 8)).double()
@@ -47,6 +48,11 @@ def test_lowres_loss_figure_weight():
     background[:, :, :16] = 1                          # the top half is panel background
     batch = {"outline": torch.rand(2, 1, 32, 32, dtype=torch.float64), "lowres": target,
              "background": background}
+    return model, target, background, batch
+
+
+def test_lowres_loss_figure_weight():
+    model, target, background, batch = _tiny_lowres_batch()
     plain, figs = losses.lowres_loss(model, batch)
     assert plain.item() == pytest.approx(figs["nll_bpd"])
     from fastcolor.dlmm import dlmm_log_prob
@@ -70,14 +76,7 @@ def test_lowres_loss_figure_weight():
 
 
 def test_lowres_loss_auxiliary_colors():
-    from fastcolor.models import FastcolorModel
-    torch.manual_seed(0)
-    model = FastcolorModel(FastcolorConfig.tiny(32, 8)).double()
-    target = torch.round((torch.rand(2, 3, 8, 8, dtype=torch.float64) * 2 - 1) * 127.5) / 127.5
-    background = torch.zeros(2, 1, 32, 32, dtype=torch.float64)
-    background[:, :, :16] = 1                          # the top half is panel background
-    batch = {"outline": torch.rand(2, 1, 32, 32, dtype=torch.float64), "lowres": target,
-             "background": background}
+    model, target, background, batch = _tiny_lowres_batch()
     plain, _ = losses.lowres_loss(model, batch)
     head = torch.nn.Conv2d(model.config.pixelcnn.cond_channels, 3, 1).double()
     loss, figs = losses.lowres_loss(model, batch, color_head=head, color_weight=2.0)

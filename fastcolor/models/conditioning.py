@@ -10,8 +10,9 @@ The small config's convolutions (stride 4, one block per stage, two adaptation l
 see about 52 px of a 128 px outline around each low-res cell (GroupNorm's statistics
 aside), too little to tell a face from a wheel; ``context_dilations`` adds residual
 blocks of dilated 3x3 convolutions at the low resolution, after the encoder's stages
-(dilations 2, 4, 8 add 224 px: each cell sees the whole panel). ``zero_init_context`` makes them the identity, so blocks added to trained
-weights start from exactly what those weights computed.
+(dilations 2, 4, 8 add 224 px: each cell sees the whole panel). ``zero_init_context``
+makes them the identity, so blocks added to trained weights start from exactly what
+those weights computed.
 """
 
 from __future__ import annotations

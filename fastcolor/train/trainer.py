@@ -313,9 +313,10 @@ class StageTrainer:
         self.opt = torch.optim.Adam(self.params, lr=self.lr, betas=betas)
         self.color_head = None
         if stage == "lowres" and o.aux_color_weight > 0:
-            torch.manual_seed(o.seed)
-            self.color_head = torch.nn.Conv2d(run.config.pixelcnn.cond_channels, 3, 1).to(
-                run.device)
+            with torch.random.fork_rng(devices=[]):      # its init from the seed alone
+                torch.manual_seed(o.seed)
+                self.color_head = torch.nn.Conv2d(run.config.pixelcnn.cond_channels, 3,
+                                                  1).to(run.device)
             self.opt.add_param_group({"params": list(self.color_head.parameters())})
         self.disc = self.disc_opt = None
         if stage == "polisher" and o.adversarial > 0:
