@@ -457,6 +457,8 @@ def cmd_train(args) -> int:
         init=args.init, threads=args.threads, extracted_fraction=args.extracted_fraction,
         bce_weight=args.bce_weight, figure_weight=args.figure_weight,
         figure_cells=args.figure_cells, aux_color_weight=args.aux_color_weight,
+        prior_weight=args.prior_weight, prior_only=args.prior_only,
+        warmup_steps=args.warmup_steps,
         adversarial=args.adversarial,
         train_limit=args.train_limit, val_limit=args.val_limit,
         checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
@@ -835,6 +837,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="low-res: add A times an auxiliary L1 loss on colors read per cell "
                         "(1x1 conv) from the PixelCNN's conditioning, on the figure's cells "
                         "(default 0: off)")
+    t.add_argument("--prior-weight", type=float, default=1.0, metavar="P",
+                   help="low-res, for a model with a color prior (config "
+                        "conditioning.prior_widths): add P times the prior's L1 loss to the "
+                        "NLL (default 1)")
+    t.add_argument("--prior-only", action="store_true",
+                   help="low-res: train the color prior alone, on its own loss (the PixelCNN "
+                        "is not run; its pretraining)")
+    t.add_argument("--warmup-steps", type=int, default=0, metavar="N",
+                   help="ramp the lr up linearly over each stage's first N steps (default 0; "
+                        "for fine-tunes: Adam's first steps knock trained weights about)")
     t.add_argument("--adversarial", type=float, default=0.0,
                    help="polisher: weight of a PatchGAN loss (default 0: L1 only)")
     t.add_argument("--train-limit", type=int, default=None, help="use the first N train panels")

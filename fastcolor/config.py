@@ -40,6 +40,9 @@ class ConditioningConfig:
     adaptation_layers: int = 2                # 3x3 convs at low resolution
     out_channels: int = 64                    # = PixelCNNConfig.cond_channels
     context_dilations: tuple[int, ...] = ()   # dilated residual blocks at low resolution
+    prior_widths: tuple[int, ...] = ()        # color prior (models.color_prior): () = none,
+                                              # else 3 widths: 2s, s, s/2
+    prior_dilations: tuple[int, ...] = (1, 2, 4, 8)   # its dilated blocks at s/2
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,16 @@ class FastcolorConfig:
             raise InvalidInputError(
                 f"conditioning net has {stages} stride-2 stages (stride {2 ** stages}), but "
                 f"image_size / lowres_size = {ratio}; give it log2({ratio}) widths")
-        if any(isinstance(d, bool) or not isinstance(d, int) or d < 1
-               for d in self.conditioning.context_dilations):
-            raise InvalidInputError("conditioning.context_dilations must be integers >= 1, "
-                                    f"got {self.conditioning.context_dilations!r}")
+        for key in ("context_dilations", "prior_widths", "prior_dilations"):
+            values = getattr(self.conditioning, key)
+            if any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in values):
+                raise InvalidInputError(f"conditioning.{key} must be integers >= 1, "
+                                        f"got {values!r}")
+        if len(self.conditioning.prior_widths) not in (0, 3):
+            raise InvalidInputError("conditioning.prior_widths must be empty (no color prior) "
+                                    f"or 3 widths, got {self.conditioning.prior_widths!r}")
+        if self.conditioning.prior_widths and lr % 2:
+            raise InvalidInputError(f"the color prior needs an even lowres_size, got {lr}")
         if self.conditioning.out_channels != self.pixelcnn.cond_channels:
             raise InvalidInputError("conditioning.out_channels must equal pixelcnn.cond_channels")
         p = self.pixelcnn
@@ -94,12 +103,14 @@ class FastcolorConfig:
                 raise InvalidInputError(f"{name}: bad U-Net config {u}")
 
     def to_dict(self) -> dict:
-        """Plain JSON-able dict; a conditioning net without context blocks is written
-        without the ``context_dilations`` key, as before the blocks existed (so weight
-        files without them still read in older versions)."""
+        """Plain JSON-able dict; a conditioning net without context blocks or color prior
+        is written without their keys, as before they existed (so weight files without
+        them still read in older versions)."""
         d = dataclasses.asdict(self)
         if not self.conditioning.context_dilations:
             del d["conditioning"]["context_dilations"]
+        if not self.conditioning.prior_widths:
+            del d["conditioning"]["prior_widths"], d["conditioning"]["prior_dilations"]
         return d
 
     def to_json(self) -> str:
@@ -113,7 +124,7 @@ class FastcolorConfig:
             raise InvalidInputError(f"bad fastcolor config: expected an object of objects, got {d!r:.200}")
         try:
             cond = dict(d.get("conditioning", {}))
-            for key in ("widths", "context_dilations"):
+            for key in ("widths", "context_dilations", "prior_widths", "prior_dilations"):
                 if key in cond:
                     cond[key] = tuple(cond[key])
             return cls(

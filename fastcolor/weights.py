@@ -162,6 +162,8 @@ def describe(model) -> str:
     rows = [("low-res conditioning", model.lowres.conditioning),
             ("low-res adaptation", model.lowres.adaptation),
             ("low-res PixelCNN", model.lowres.pixelcnn),
+            *([("low-res color prior", model.lowres.prior)] if model.lowres.prior is not None
+              else []),
             ("background detector", model.detector), ("polishing net", model.polisher)]
     total = sum(parameter_count(m) for _, m in rows)
     lines = [f"{name:22s} {_fmt_params(parameter_count(m)):>9s}" for name, m in rows]

@@ -9,7 +9,9 @@ what the model knows with how unsure it is. The mean of ``--samples`` samples pe
 knows a drawing's colors brings it closer to the truth than any constant color. Printed,
 as ``fastcolor eval`` scores regions (area-weighted CIEDE2000; ``fg_colored``: the
 figure's regions whose true color is not white): one sample, the mean of the samples,
-and the training data's mean color (the ``mean_color`` baseline of ``fastcolor eval``).
+and the training data's mean color (the ``mean_color`` baseline of ``fastcolor eval``);
+for weights with a color prior (``models.color_prior``) also the prior's own colors (its
+low-res colors upsampled bilinearly, each region then scored by its median as above).
 Run it on ``--split train`` to tell underfitting (no better than the constant on the
 drawings it was trained on) from not generalizing (better there, not on validation).
 Panel ``i`` draws from seed ``i``, as ``fastcolor eval --seed 0`` does.
@@ -36,9 +38,26 @@ def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
 
+def prior_colors(pipe, outline: np.ndarray) -> np.ndarray | None:
+    """The color prior's colors of a panel's line art uint8 ``(H, W)`` (255 = paper) at
+    the panel's size, uint8 RGB; None without a prior."""
+    import torch
+    lowres = pipe.model.lowres
+    if lowres.prior is None:
+        return None
+    S = pipe.config.image_size
+    ink = cv2.resize(255 - outline, (S, S), interpolation=cv2.INTER_AREA)
+    with torch.no_grad():
+        colors = lowres.prior(torch.from_numpy(ink.astype(np.float32) / 255)[None, None])[1]
+    rgb = np.clip(np.rint((colors[0].permute(1, 2, 0).numpy() + 1) * 127.5), 0, 255)
+    return cv2.resize(rgb.astype(np.uint8), outline.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
 def probe(pipe, items, mean_color, samples: int) -> dict:
-    """``{"one sample" | "mean of samples" | "mean color": {key: error}}``."""
+    """``{"one sample" | "mean of samples" | "mean color" [| "color prior"]: {key: error}}``."""
     errors = {"one sample": [], "mean of samples": [], "mean color": []}
+    if pipe.model.lowres.prior is not None:
+        errors["color prior"] = []
     constant = np.clip(np.rint(mean_color), 0, 255).astype(np.uint8)
     for i, item in enumerate(items):
         results = pipe(item.outline, seed=i, samples=samples, extract_outline=False)
@@ -50,8 +69,11 @@ def probe(pipe, items, mean_color, samples: int) -> dict:
         expected[paper] = _lab_to_rgb(np.mean(labs, axis=0))[labels[paper]]
         flat = np.empty_like(item.color)
         flat[:] = constant
-        for name, image in (("one sample", results[0].image), ("mean of samples", expected),
-                            ("mean color", flat)):
+        images = [("one sample", results[0].image), ("mean of samples", expected),
+                  ("mean color", flat)]
+        if "color prior" in errors:
+            images.append(("color prior", prior_colors(pipe, item.outline)))
+        for name, image in images:
             errors[name].append(region_color_error(image, item.color, labels, paper,
                                                    item.background))
     return {name: {k: float(np.mean([e[k] for e in v if e[k] is not None]))

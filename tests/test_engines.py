@@ -170,6 +170,25 @@ def test_ort_matches_torch_conditioning(sessions, ref_pipe, batch):
     assert _max_err(got, ref) <= TOL
 
 
+def test_ort_conditioning_with_color_prior(tmp_path):
+    """A model with a color prior (``models.color_prior``) exports its conditioning with
+    the prior's injected features."""
+    import dataclasses
+    cfg = FastcolorConfig.tiny()
+    cfg = dataclasses.replace(cfg, conditioning=dataclasses.replace(
+        cfg.conditioning, prior_widths=(4, 8, 8), prior_dilations=(1, 2)))
+    pipe = Pipeline.random(cfg, seed=0, backend="reference")
+    with torch.no_grad():
+        pipe.model.lowres.prior.inject.weight.normal_()
+    path = export_onnx(pipe, "conditioning", tmp_path / onnx_filename("conditioning"))
+    (outline,) = example_inputs(cfg, "conditioning", 2, seed=3)
+    with torch.no_grad():
+        ref = pipe.model.lowres.condition(outline)
+        without = pipe.model.lowres.adaptation(pipe.model.lowres.conditioning(outline))
+    got = OrtStage(path, "conditioning", ["CPUExecutionProvider"])(outline)
+    assert _max_err(got, ref) <= TOL and _max_err(got, without) > 100 * TOL
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_batch_equals_single_runs(sessions, ref_pipe, stage):
     inputs = example_inputs(ref_pipe.config, stage, 3, 29, 41, seed=7)

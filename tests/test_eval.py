@@ -4,6 +4,7 @@ images, ``fastcolor eval`` and ``fastcolor figure`` on tiny weights."""
 import json
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -398,3 +399,16 @@ def test_probe_color_knowledge_script(setup, capsys):
     assert "mean of samples" in capsys.readouterr().out
     assert script.main(["--data", str(cache.parent / "no-such-cache"),
                         "--weights", str(weights)]) == 2
+    # with a color prior, its colors get a row: a prior that says the mean color
+    # everywhere scores as the constant does
+    import dataclasses
+    cfg = FastcolorConfig.tiny()
+    cfg = dataclasses.replace(cfg, conditioning=dataclasses.replace(
+        cfg.conditioning, prior_widths=(4, 8, 8), prior_dilations=(1,)))
+    pipe = Pipeline.random(cfg, seed=0)
+    with torch.no_grad():
+        pipe.model.lowres.prior.colors.weight.zero_()
+        pipe.model.lowres.prior.colors.bias.copy_(
+            torch.from_numpy(np.rint(mean) / 127.5 - 1).float())
+    table = script.probe(pipe, items, mean, samples=2)
+    assert table["color prior"] == pytest.approx(table["mean color"], abs=1e-6)

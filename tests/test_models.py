@@ -206,6 +206,58 @@ def test_context_blocks_widen_the_view_and_start_as_identity(tiny_config):
     assert block.conv1.dilation == (2, 2) and block.conv1.padding == (2, 2)
 
 
+def _with_prior(cfg, widths=(4, 8, 8), dilations=(1, 2)):
+    import dataclasses
+    return dataclasses.replace(cfg, conditioning=dataclasses.replace(
+        cfg.conditioning, prior_widths=tuple(widths), prior_dilations=tuple(dilations)))
+
+
+def test_color_prior_config_round_trip_and_old_json(tiny_config):
+    grown = _with_prior(tiny_config)
+    assert FastcolorConfig.from_json(grown.to_json()) == grown
+    assert "prior_widths" not in tiny_config.to_json()       # as written before the prior
+    assert "prior_dilations" not in tiny_config.to_json()
+    for bad in ((8, 8), (8, 8, 8, 8), (8, 0, 8), (8, True, 8)):
+        with pytest.raises(InvalidInputError, match="prior_widths"):
+            _with_prior(tiny_config, bad)
+    with pytest.raises(InvalidInputError, match="prior_dilations"):
+        _with_prior(tiny_config, dilations=(0,))
+    with pytest.raises(InvalidInputError, match="even lowres_size"):
+        _with_prior(FastcolorConfig.tiny(36, 9))
+
+
+@pytest.mark.parametrize("sizes", [(32, 8), (16, 8), (64, 8), (24, 6)])
+def test_color_prior_shapes_and_starts_as_nothing(sizes):
+    """The prior's colors and features are at the low-res size whatever the stride, and
+    its zero ``inject`` leaves the conditioning exactly what it was."""
+    base = FastcolorConfig.tiny(*sizes)
+    torch.manual_seed(0)
+    plain = FastcolorModel(base)
+    grown = FastcolorModel(_with_prior(base))
+    own = set(plain.state_dict())
+    new = set(grown.state_dict()) - own
+    assert own <= set(grown.state_dict()) and all(k.startswith("lowres.prior.") for k in new)
+    state = grown.state_dict()
+    state.update(plain.state_dict())
+    grown.load_state_dict(state)
+    S, s = sizes
+    x = torch.rand(3, 1, S, S)
+    features, colors = grown.lowres.prior(x)
+    assert features.shape == (3, 4 * 2, s, s) and colors.shape == (3, 3, s, s)
+    torch.testing.assert_close(grown.lowres.condition(x), plain.lowres.condition(x),
+                               rtol=0, atol=0)
+    cond, prior_colors = grown.lowres.condition_and_prior(x)
+    torch.testing.assert_close(prior_colors, colors, rtol=0, atol=0)
+    with torch.no_grad():
+        grown.lowres.prior.inject.weight.normal_()
+    assert not torch.allclose(grown.lowres.condition(x), plain.lowres.condition(x))
+    # the prior reads the whole panel: a stroke in one corner changes the far corner
+    y = x.clone()
+    y[:, :, :S // 4, :S // 4] = 1
+    far = grown.lowres.prior(y)[1] - colors
+    assert far[:, :, -1, -1].abs().max() > 0
+
+
 def test_add_context_blocks_script(tmp_path):
     import importlib.util
     from pathlib import Path
@@ -234,3 +286,16 @@ def test_add_context_blocks_script(tmp_path):
     assert (a.image == b.image).all()                 # the identity until trained
     assert script.main(["--weights", str(out), "--dilations", "2", "--out",
                         str(tmp_path / "again.safetensors")]) == 2    # already has them
+    prior = tmp_path / "prior.safetensors"
+    assert script.main(["--weights", str(src), "--prior-widths", "4", "8", "8",
+                        "--prior-dilations", "1", "2", "--out", str(prior)]) == 0
+    cfg, tensors, _ = load_weights(prior)
+    assert cfg.conditioning.prior_widths == (4, 8, 8)
+    assert cfg.conditioning.prior_dilations == (1, 2) and not cfg.conditioning.context_dilations
+    assert read_training(prior)["prior_widths"] == [4, 8, 8]
+    assert (Pipeline.from_pretrained(prior, backend="reference")(page, seed=3).image
+            == a.image).all()                                  # the prior starts as nothing
+    assert script.main(["--weights", str(prior), "--prior-widths", "4", "8", "8", "--out",
+                        str(tmp_path / "again.safetensors")]) == 2    # already has one
+    assert script.main(["--weights", str(src), "--out",
+                        str(tmp_path / "none.safetensors")]) == 2     # nothing to add

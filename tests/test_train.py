@@ -90,6 +90,71 @@ def test_lowres_loss_auxiliary_colors():
     assert model.lowres.conditioning.stem.weight.grad.abs().sum() > 0   # and the net under it
 
 
+def _tiny_prior_config():
+    import dataclasses
+    cfg = FastcolorConfig.tiny(32, 8)
+    return dataclasses.replace(cfg, conditioning=dataclasses.replace(
+        cfg.conditioning, prior_widths=(4, 8, 8), prior_dilations=(1, 2)))
+
+
+def test_lowres_loss_with_color_prior():
+    from fastcolor.models import FastcolorModel
+    _, target, background, batch = _tiny_lowres_batch()
+    torch.manual_seed(0)
+    model = FastcolorModel(_tiny_prior_config()).double()
+    with torch.no_grad():
+        model.lowres.prior.inject.weight.normal_()       # the prior's features reach the NLL
+    cond, colors = model.lowres.condition_and_prior(batch["outline"])
+    from fastcolor.dlmm import dlmm_log_prob
+    nll = (-dlmm_log_prob(model.lowres.pixelcnn(target, cond), target) / (3 * np.log(2))).mean()
+    err = (colors - target).abs().mean(dim=1)
+    w = torch.full_like(err, losses.PRIOR_BACKGROUND_WEIGHT)
+    w[:, 4:] += 1                                                  # the figure's cells
+    l1 = ((err * w).sum() / w.sum()).item()
+    loss, figs = losses.lowres_loss(model, batch, prior_weight=0.5)
+    assert figs["prior_l1"] == pytest.approx(l1) and figs["nll_bpd"] == pytest.approx(nll.item())
+    assert loss.item() == pytest.approx(nll.item() + 0.5 * l1)
+    loss.backward()
+    assert model.lowres.prior.colors.weight.grad.abs().sum() > 0
+    assert model.lowres.prior.inject.weight.grad.abs().sum() > 0
+    model.zero_grad(set_to_none=True)
+    only, figs = losses.lowres_loss(model, batch, prior_only=True)
+    assert only.item() == pytest.approx(l1) and set(figs) == {"prior_l1"}
+    only.backward()
+    assert all(p.grad is None for p in model.lowres.pixelcnn.parameters())
+    assert model.lowres.prior.stem.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="color prior"):
+        losses.lowres_loss(_tiny_lowres_batch()[0], batch, prior_only=True)
+
+
+def test_prior_only_trains_the_prior_alone(cache, tmp_path):
+    config = tmp_path / "prior.json"
+    config.write_text(_tiny_prior_config().to_json())
+    first = tmp_path / "first"
+    opts = options(cache, first, "lowres", steps=2)
+    opts.config = str(config)
+    train(opts)
+    _, before, _ = load_weights(first / "weights.safetensors")
+    run = tmp_path / "prior"
+    opts = options(cache, run, "lowres", steps=3, init=str(first / "weights.safetensors"),
+                   prior_only=True)
+    opts.config = None
+    summary = train(opts)
+    assert summary["stages"]["lowres"]["steps"] == 3
+    _, after, _ = load_weights(run / "weights.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("lowres.prior.") for k in changed)
+    assert "lowres.prior.inject.weight" not in changed           # no NLL: nothing reaches it
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert "prior_l1" in json.dumps(log)
+    with pytest.raises(InvalidInputError, match="no color prior"):
+        train(options(cache, tmp_path / "none", "lowres", prior_only=True))
+    with pytest.raises(InvalidInputError, match="--stage lowres"):
+        train(options(cache, tmp_path / "all", "all", prior_only=True))
+    with pytest.raises(InvalidInputError, match="prior-weight"):
+        train(options(cache, tmp_path / "neg", "lowres", prior_weight=-1.0))
+
+
 def test_aux_color_head_is_checkpointed_and_resumed(cache, tmp_path):
     run = tmp_path / "aux"
     train(options(cache, run, "lowres", steps=2, aux_color_weight=1.0))
@@ -105,6 +170,19 @@ def test_aux_color_head_is_checkpointed_and_resumed(cache, tmp_path):
         train(options(cache, run, "lowres", steps=4, resume=True))
     with pytest.raises(InvalidInputError, match="aux-color-weight"):
         train(options(cache, tmp_path / "bad", "lowres", aux_color_weight=-1.0))
+
+
+def test_warmup_ramps_the_lr(cache, tmp_path):
+    run = tmp_path / "warm"
+    train(options(cache, run, "lowres", steps=3, lr={"lowres": 1e-3}, warmup_steps=4))
+    ck = torch.load(run / "checkpoint-lowres.pt", weights_only=False)
+    assert ck["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.75e-3)   # step 3 of 4
+    summary = train(options(cache, run, "lowres", steps=6, lr={"lowres": 1e-3},
+                            warmup_steps=4, resume=True))
+    assert summary["stages"]["lowres"]["lr_final"] == pytest.approx(1e-3)      # ramped up
+    for bad in (-1, 1.5, True):
+        with pytest.raises(InvalidInputError, match="warmup-steps"):
+            train(options(cache, tmp_path / "bad", "lowres", warmup_steps=bad))
 
 
 def test_figure_weight_must_be_positive(cache, tmp_path):

@@ -145,10 +145,14 @@ class ConditioningGraph(_Typed):
         super().__init__(dtype)
         self.conditioning = lowres.conditioning
         self.adaptation = lowres.adaptation
+        self.prior = lowres.prior
 
     def forward(self, outline):
         (outline,) = self._in(outline)
-        return self.adaptation(self.conditioning(outline)).to(torch.float32)
+        cond = self.adaptation(self.conditioning(outline))
+        if self.prior is not None:
+            cond = cond + self.prior.inject(self.prior(outline)[0])
+        return cond.to(torch.float32)
 
 
 class DetectorGraph(_Typed):

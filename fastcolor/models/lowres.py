@@ -12,6 +12,7 @@ from torch import nn
 from ..config import FastcolorConfig
 from ..errors import InvalidInputError
 from ..ops.dlmm import dlmm_nll_bits_per_dim   # the fused Triton kernel on CUDA
+from .color_prior import ColorPriorNet
 from .conditioning import AdaptationNet, ConditioningNet
 from .pixelcnn import ConditionalGatedPixelCNN
 
@@ -39,11 +40,24 @@ class LowResColorizer(nn.Module):
         self.conditioning = ConditioningNet(config.conditioning)
         self.adaptation = AdaptationNet(self.conditioning.out_channels, config.conditioning)
         self.pixelcnn = ConditionalGatedPixelCNN(config.pixelcnn)
+        self.prior = None
+        if config.conditioning.prior_widths:
+            self.prior = ColorPriorNet(config.conditioning, config.image_size // config.lowres_size,
+                                       config.conditioning.out_channels)
 
     def condition(self, outline: torch.Tensor) -> torch.Tensor:
         """outline ``(B, 1, S, S)`` -> PixelCNN conditioning ``(B, C_c, s, s)``."""
         check_outline(outline, self.config.image_size)
-        return self.adaptation(self.conditioning(outline))
+        return self.condition_and_prior(outline)[0]
+
+    def condition_and_prior(self, outline: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """outline ``(B, 1, S, S)`` (unchecked) -> (conditioning ``(B, C_c, s, s)``, the color
+        prior's colors ``(B, 3, s, s)`` or None without a prior)."""
+        cond = self.adaptation(self.conditioning(outline))
+        if self.prior is None:
+            return cond, None
+        features, colors = self.prior(outline)
+        return cond + self.prior.inject(features), colors
 
     def forward(self, outline: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.pixelcnn(x, self.condition(outline))

@@ -72,6 +72,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
+from ..models.lowres import check_outline
 from ..ops.dlmm import dlmm_nll_bits   # the fused Triton kernel on CUDA
 
 
@@ -123,23 +124,48 @@ def sample_like(lowres: torch.Tensor, background: torch.Tensor, gen: torch.Gener
 WHITE_PAPER = 242 / 127.5 - 1        # a low-res cell is white paper with every channel >= 242
 
 
+PRIOR_BACKGROUND_WEIGHT = 0.25   # the color prior's L1 on the panel background's cells
+
+
+def color_prior_l1(colors: torch.Tensor, target: torch.Tensor,
+                   figure: torch.Tensor) -> torch.Tensor:
+    """The color prior's loss: the L1 distance of its ``colors`` ``(B, 3, s, s)`` to the
+    low-res ``target`` (both in [-1, 1]), per cell averaged over channels, weighted
+    ``PRIOR_BACKGROUND_WEIGHT + figure`` (``figure`` ``(B, s, s)`` in [0, 1], the share of
+    the cell that is figure): the composition draws a panel's background color at random,
+    so the line art cannot tell it; its cells only teach the prior that paper is pale."""
+    weight = PRIOR_BACKGROUND_WEIGHT + figure
+    return ((colors - target).abs().mean(dim=1) * weight).sum() / weight.sum()
+
+
 def lowres_loss(model, batch: dict, figure_weight: float = 1.0,
                 figure_cells: str = "figure", color_head=None,
-                color_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+                color_weight: float = 0.0, prior_weight: float = 1.0,
+                prior_only: bool = False) -> tuple[torch.Tensor, dict]:
     """The low-res stage's loss (module doc): the NLL in bits/dim, its cells weighted
     ``figure_weight`` on the figure (``figure_cells="colored"``: on the figure's cells
     that are not white paper) and 1 elsewhere; with ``color_head`` (a module mapping the
     PixelCNN's conditioning ``(B, C, s, s)`` to colors ``(B, 3, s, s)``) plus
     ``color_weight`` times the L1 distance of its colors to the target on the figure's
-    cells (the auxiliary color loss)."""
+    cells (the auxiliary color loss); for a model with a color prior plus ``prior_weight``
+    times its loss (``color_prior_l1``, reported as ``prior_l1``), and with ``prior_only``
+    that loss alone (the PixelCNN is not run: the prior's pretraining)."""
     if figure_cells not in ("figure", "colored"):
         raise ValueError(f"figure_cells must be 'figure' or 'colored', got {figure_cells!r}")
-    if figure_weight == 1.0 and color_head is None:
-        loss = model.lowres.loss(batch["outline"], batch["lowres"])
-        return loss, {"nll_bpd": float(loss.detach())}
+    lowres = model.lowres
     target = batch["lowres"]
-    cond = model.lowres.condition(batch["outline"])
-    nll = dlmm_nll_bits(model.lowres.pixelcnn(target, cond), target)
+    if prior_only:
+        if lowres.prior is None:
+            raise ValueError("prior_only needs a model with a color prior")
+        figure = 1 - lowres_background(batch["background"], target.shape[-1])[:, 0]
+        prior = color_prior_l1(lowres.prior(batch["outline"])[1], target, figure)
+        return prior, {"prior_l1": float(prior.detach())}
+    if figure_weight == 1.0 and color_head is None and lowres.prior is None:
+        loss = lowres.loss(batch["outline"], target)
+        return loss, {"nll_bpd": float(loss.detach())}
+    check_outline(batch["outline"], lowres.config.image_size)
+    cond, prior_colors = lowres.condition_and_prior(batch["outline"])
+    nll = dlmm_nll_bits(lowres.pixelcnn(target, cond), target)
     figure = 1 - lowres_background(batch["background"], target.shape[-1])[:, 0]
     weighted = figure
     if figure_cells == "colored":
@@ -152,6 +178,10 @@ def lowres_loss(model, batch: dict, figure_weight: float = 1.0,
         color = (err * figure).sum() / figure.sum().clamp(min=1)
         loss = loss + color_weight * color
         figs["color_l1"] = float(color.detach())
+    if prior_colors is not None:
+        prior = color_prior_l1(prior_colors, target, figure)
+        loss = loss + prior_weight * prior
+        figs["prior_l1"] = float(prior.detach())
     return loss, figs
 
 
