@@ -86,8 +86,9 @@ class FastcolorConfig:
         if len(self.conditioning.prior_widths) not in (0, 3):
             raise InvalidInputError("conditioning.prior_widths must be empty (no color prior) "
                                     f"or 3 widths, got {self.conditioning.prior_widths!r}")
-        if self.conditioning.prior_widths and lr % 2:
-            raise InvalidInputError(f"the color prior needs an even lowres_size, got {lr}")
+        if self.conditioning.prior_widths and (lr % 2 or ratio < 2):
+            raise InvalidInputError("the color prior needs an even lowres_size and image_size "
+                                    f">= 2 lowres_size, got {s} / {lr}")
         if self.conditioning.out_channels != self.pixelcnn.cond_channels:
             raise InvalidInputError("conditioning.out_channels must equal pixelcnn.cond_channels")
         p = self.pixelcnn

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import make_pixelcnn
-from fastcolor.config import FastcolorConfig, UNetConfig
+from fastcolor.config import ConditioningConfig, FastcolorConfig, UNetConfig
 from fastcolor.errors import InvalidInputError
 from fastcolor.models import (BackgroundDetector, FastcolorModel, MaskedConv2d, PolishingNet,
                               UNetGenerator, make_mask)
@@ -224,6 +224,11 @@ def test_color_prior_config_round_trip_and_old_json(tiny_config):
         _with_prior(tiny_config, dilations=(0,))
     with pytest.raises(InvalidInputError, match="even lowres_size"):
         _with_prior(FastcolorConfig.tiny(36, 9))
+    with pytest.raises(InvalidInputError, match="even lowres_size"):
+        tiny = FastcolorConfig.tiny()
+        FastcolorConfig(image_size=8, lowres_size=8, pixelcnn=tiny.pixelcnn,
+                        conditioning=ConditioningConfig(widths=(), out_channels=8,
+                                                        prior_widths=(4, 8, 8)))
 
 
 @pytest.mark.parametrize("sizes", [(32, 8), (16, 8), (64, 8), (24, 6)])
