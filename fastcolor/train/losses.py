@@ -18,6 +18,11 @@ is a sliver of the loss (on its own training panels the colorizer's mean sample 
 closer to the truth than one constant gray); the auxiliary loss asks the conditioning
 net for the colors directly. The head is trained with the stage (kept in the
 checkpoint), not shipped.
+For a model with a color prior (``models.color_prior``: a larger outline encoder whose
+features reach the PixelCNN's conditioning) its own colors' L1 to the target is added,
+times ``--prior-weight`` (``color_prior_l1``); ``--prior-only`` trains the prior on that
+loss alone, without running the PixelCNN (its pretraining). The prior is part of the
+stage and shipped with it.
 
 **Background detector**: the paper trains it with the L1 distance between the ground
 truth and the low-res colors whose detected background is replaced by its mean. With
