@@ -143,16 +143,11 @@ class ConditioningGraph(_Typed):
 
     def __init__(self, lowres, dtype=torch.float32):
         super().__init__(dtype)
-        self.conditioning = lowres.conditioning
-        self.adaptation = lowres.adaptation
-        self.prior = lowres.prior
+        self.lowres = lowres      # the export traces only what the conditioning uses
 
     def forward(self, outline):
         (outline,) = self._in(outline)
-        cond = self.adaptation(self.conditioning(outline))
-        if self.prior is not None:
-            cond = cond + self.prior.inject(self.prior(outline)[0])
-        return cond.to(torch.float32)
+        return self.lowres.condition_and_prior(outline)[0].to(torch.float32)
 
 
 class DetectorGraph(_Typed):

@@ -159,19 +159,18 @@ def lowres_loss(model, batch: dict, figure_weight: float = 1.0,
         raise ValueError(f"figure_cells must be 'figure' or 'colored', got {figure_cells!r}")
     lowres = model.lowres
     target = batch["lowres"]
-    if prior_only:
-        if lowres.prior is None:
-            raise ValueError("prior_only needs a model with a color prior")
-        figure = 1 - lowres_background(batch["background"], target.shape[-1])[:, 0]
-        prior = color_prior_l1(lowres.prior(batch["outline"])[1], target, figure)
-        return prior, {"prior_l1": float(prior.detach())}
+    if prior_only and lowres.prior is None:
+        raise ValueError("prior_only needs a model with a color prior")
     if figure_weight == 1.0 and color_head is None and lowres.prior is None:
         loss = lowres.loss(batch["outline"], target)
         return loss, {"nll_bpd": float(loss.detach())}
+    figure = 1 - lowres_background(batch["background"], target.shape[-1])[:, 0]
+    if prior_only:
+        prior = color_prior_l1(lowres.prior(batch["outline"])[1], target, figure)
+        return prior, {"prior_l1": float(prior.detach())}
     check_outline(batch["outline"], lowres.config.image_size)
     cond, prior_colors = lowres.condition_and_prior(batch["outline"])
     nll = dlmm_nll_bits(lowres.pixelcnn(target, cond), target)
-    figure = 1 - lowres_background(batch["background"], target.shape[-1])[:, 0]
     weighted = figure
     if figure_cells == "colored":
         weighted = figure * (target.min(dim=1).values < WHITE_PAPER).to(figure.dtype)
