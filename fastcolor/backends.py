@@ -55,6 +55,16 @@ class ReferenceBackend:
         """``LowResColorizer.condition``: outline ``(B, 1, S, S)`` -> ``(B, C, s, s)``."""
         return lowres.condition(outline)
 
+    def condition_and_prior(self, lowres, outline: torch.Tensor):
+        """``LowResColorizer.condition_and_prior``: outline ``(B, 1, S, S)`` ->
+        (conditioning ``(B, C, s, s)``, the color prior's colors ``(B, 3, s, s)`` in about
+        [-1, 1], or None for a model without a prior). Backends that run the conditioning
+        as an exported graph take its features from the graph and the colors from the
+        prior in PyTorch (``prior_colors``)."""
+        if type(self).condition is ReferenceBackend.condition:
+            return lowres.condition_and_prior(outline)        # one pass for both
+        return self.condition(lowres, outline), prior_colors(lowres, outline)
+
     def generate(self, pixelcnn, cond: torch.Tensor, **kwargs) -> torch.Tensor:
         """Low-res sample ``(B, 3, s, s)``; kwargs of ``generation.prepare_inputs``."""
         return generate_naive(pixelcnn, cond, progress=self.progress, **kwargs)
@@ -66,6 +76,16 @@ class ReferenceBackend:
     def polish(self, polisher, outline, colors, mask) -> torch.Tensor:
         """Polished colors ``(B, 3, S, S)`` in [-1, 1]."""
         return polisher(outline, colors, mask)
+
+
+def prior_colors(lowres, outline: torch.Tensor) -> torch.Tensor | None:
+    """The color prior's colors ``(B, 3, s, s)`` of outline ``(B, 1, S, S)`` in PyTorch, or
+    None for a model without a prior."""
+    if lowres.prior is None:
+        return None
+    from .models.lowres import check_outline
+    check_outline(outline, lowres.config.image_size)
+    return lowres.prior(outline)[1]
 
 
 class CppBackend(ReferenceBackend):

@@ -32,6 +32,7 @@ import threading
 from pathlib import Path
 
 from . import __version__
+from .config import FIGURE_COLORS, MAX_PRIOR_SATURATION, PRIOR_SATURATION
 from .errors import FastcolorError, InvalidImageError, InvalidInputError
 
 # Only argparse and the errors are imported here: torch, cv2, numpy and the pipeline are
@@ -177,7 +178,21 @@ def _pipeline(args):
         options["engine_dir"] = args.engine_dir
     if getattr(args, "device", None):
         options["device"] = args.device
-    return Pipeline.from_pretrained(args.weights, backend=args.backend, **options)
+    pipe = Pipeline.from_pretrained(args.weights, backend=args.backend, **options)
+    if getattr(args, "figure_colors", None) is not None:     # before any page is colored
+        pipe.resolve_figure_colors(args.figure_colors, args.prior_saturation)
+    return pipe
+
+
+def page_options(args) -> dict:
+    """The ``Pipeline.__call__`` options every colored page takes from ``colorize``'s
+    arguments (the per-call ones, seed, samples and hints, apart)."""
+    return dict(background=args.background, temperature=args.temperature,
+                detect_background=not args.no_detect_background, flats=not args.no_flats,
+                gap=args.gap, min_area=args.min_area, panels=not args.no_panels,
+                split=not args.no_split, balloons=not args.color_balloons,
+                consensus=args.consensus, figure_colors=args.figure_colors,
+                prior_saturation=args.prior_saturation)
 
 
 def _check_colorize_options(args, pages: int) -> None:
@@ -195,6 +210,9 @@ def _check_colorize_options(args, pages: int) -> None:
             f"--seed must be in 0..{_MAX_SEED - pages + 1} for {pages} page(s) (page i "
             f"draws from seed + i, which must fit in 64 bits), got {args.seed}")
     check_temperature(args.temperature)
+    if not 0 <= args.prior_saturation <= MAX_PRIOR_SATURATION:     # NaN too
+        raise InvalidInputError(f"--prior-saturation must be in 0..{MAX_PRIOR_SATURATION:g}, "
+                                f"got {args.prior_saturation}")
     if args.background is not None:
         parse_color(args.background)
 
@@ -327,12 +345,7 @@ def _colorize_page(pipe, args, src: Path, dsts: list[Path], keep: set, *, seed: 
     panels the page was colored by."""
     from .layers import write_layer_pngs
     image = str(src) if args.size is None else _fit_size(src, args.size)
-    result = pipe(image, seed=seed, samples=args.samples, hints=hints,
-                  background=args.background, temperature=args.temperature,
-                  detect_background=not args.no_detect_background, flats=not args.no_flats,
-                  gap=args.gap, min_area=args.min_area, panels=not args.no_panels,
-                  split=not args.no_split, balloons=not args.color_balloons,
-                  consensus=args.consensus)
+    result = pipe(image, seed=seed, samples=args.samples, hints=hints, **page_options(args))
     results = result if args.samples > 1 else [result]
     for res, dst, layer_dir in zip(results, dsts, layer_dirs):
         if dst not in keep:
@@ -360,11 +373,7 @@ def _colorize_series(args, inputs: list[Path], outputs: list[list[Path]], lock) 
         raise InvalidInputError(f"output {str(existing[0])!r} already exists; pass "
                                 "--overwrite or --skip-existing")
     pipe = _pipeline(args)
-    options = dict(background=args.background, temperature=args.temperature,
-                   detect_background=not args.no_detect_background, gap=args.gap,
-                   min_area=args.min_area, panels=not args.no_panels,
-                   split=not args.no_split, balloons=not args.color_balloons,
-                   consensus=args.consensus)
+    options = page_options(args)              # flats: --no-flats was refused above
     if lock is not None:
         options["palette"] = lock
     images = [str(src) if args.size is None else _fit_size(src, args.size) for src in inputs]
@@ -491,7 +500,8 @@ def cmd_eval(args) -> int:
     result = run_eval(weights=args.weights, data=args.data, images=args.images,
                       split=args.split, limit=args.limit, backend=args.backend,
                       seed=args.seed, outline=args.outline, temperature=args.temperature,
-                      consensus=args.consensus, progress=not args.quiet)
+                      consensus=args.consensus, figure_colors=args.figure_colors,
+                      prior_saturation=args.prior_saturation, progress=not args.quiet)
     print(format_table(result))
     print(dumps(result))
     return 0
@@ -693,6 +703,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="K samples of each page vote: a figure region keeps its color only "
                         "where most of them paint it, else it stays white paper (safer, "
                         "paler pages; K times the model's work; default 1: no vote)")
+    c.add_argument("--figure-colors", default="auto", choices=FIGURE_COLORS,
+                   help="where the figure's colors come from: the color prior's (the same "
+                        "for every seed and sample: they differ in the background), the "
+                        "low-res sample's (the paper's: every sample its own colors); auto "
+                        "(default): the prior's for weights that have one (the shipped do)")
+    c.add_argument("--prior-saturation", type=float, default=PRIOR_SATURATION, metavar="G",
+                   help="saturation gain of the color prior's colors (0 gray, 1 as the "
+                        f"prior says; default {PRIOR_SATURATION:g}, chosen on validation "
+                        "panels; at most 4)")
     c.add_argument("--no-panels", action="store_true",
                    help="color the page as one panel (default: panel by panel, found by "
                         "their paper gutters; tall panels in overlapping tiles)")
@@ -897,6 +916,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="sampling temperature of the low-res colorizer (>= 0)")
     ev.add_argument("--consensus", type=int, default=1, metavar="K",
                     help="K samples vote on which figure regions are painted (as colorize)")
+    ev.add_argument("--figure-colors", default="auto", choices=FIGURE_COLORS,
+                    help="where the figure's colors come from (as colorize)")
+    ev.add_argument("--prior-saturation", type=float, default=PRIOR_SATURATION, metavar="G",
+                    help="saturation gain of the color prior's colors (as colorize)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument("--series", action="store_true",
                     help="series consistency instead: synthetic series (one drawing per --data "

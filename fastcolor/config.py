@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 
 from .errors import InvalidInputError
 
+# Where the pipeline's step 3b takes the figure's colors from ("auto": the color prior's
+# for weights with one, else the sample's), and the prior's saturation gain, chosen on
+# validation panels (README "Color prior"); here so the CLI shares them without torch.
+FIGURE_COLORS = ("auto", "prior", "sample")
+PRIOR_SATURATION = 1.8
+MAX_PRIOR_SATURATION = 4.0
+
 
 @dataclass(frozen=True)
 class PixelCNNConfig:

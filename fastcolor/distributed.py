@@ -483,11 +483,8 @@ def cmd_colorize_ray(args) -> int:
                                 "--reference and --hints are not supported with it")
     if args.seed_by == "index":
         raise InvalidInputError("--ray seeds every page from its path (--seed-by path)")
-    options = dict(background=args.background, temperature=args.temperature,
-                   detect_background=not args.no_detect_background, flats=not args.no_flats,
-                   gap=args.gap, min_area=args.min_area, panels=not args.no_panels,
-                   split=not args.no_split, balloons=not args.color_balloons,
-                   consensus=args.consensus)
+    from .cli import page_options
+    options = page_options(args)
     if args.palette is not None:
         from .palette import parse_palette
         if args.no_flats:

@@ -77,6 +77,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .config import PRIOR_SATURATION
 from .errors import InvalidInputError
 
 # ---------------------------------------------------------------------------------------
@@ -409,11 +410,13 @@ def _u8(color) -> np.ndarray:
 
 
 def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: float = 1.0,
-             progress: bool = False, class_colors=None, consensus: int = 1) -> dict:
+             progress: bool = False, class_colors=None, consensus: int = 1,
+             figure_colors: str = "auto", prior_saturation: float = PRIOR_SATURATION) -> dict:
     """Run the pipeline on ``items`` and compute the metrics of the module doc.
     ``class_colors``: (background RGB, foreground RGB) of the ``class_mean`` baseline
     (default: the means over ``items``' own ground truth). ``consensus``: as the
-    pipeline's (the vote of step 6c)."""
+    pipeline's (the vote of step 6c); ``figure_colors``, ``prior_saturation``: as the
+    pipeline's (step 3b)."""
     from .flats import find_regions
     mean_rgb = _u8(mean_color)
     if class_colors is None:
@@ -437,19 +440,17 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         from tqdm import tqdm
         it = tqdm(items, desc="eval", unit="image")
     kernel = np.ones((3, 3), np.uint8)
+    opts = dict(extract_outline=False, temperature=temperature, consensus=consensus,
+                figure_colors=figure_colors, prior_saturation=prior_saturation)
     if items:                      # warm-up (weight packing, first-call costs): not timed
-        pipe(items[0].outline, seed=seed, extract_outline=False, temperature=temperature,
-             consensus=consensus)
+        pipe(items[0].outline, seed=seed, **opts)
     for i, item in enumerate(it):
         H, W = item.outline.shape
         t0 = time.perf_counter()
-        det = pipe(item.outline, seed=seed + i, extract_outline=False, temperature=temperature,
-                   consensus=consensus)
+        det = pipe(item.outline, seed=seed + i, **opts)
         times.append(time.perf_counter() - t0)
-        nodet = pipe(item.outline, seed=seed + i, extract_outline=False,
-                     temperature=temperature, detect_background=False, consensus=consensus)
-        soft = pipe(item.outline, seed=seed + i, extract_outline=False,
-                    temperature=temperature, flats=False)
+        nodet = pipe(item.outline, seed=seed + i, detect_background=False, **opts)
+        soft = pipe(item.outline, seed=seed + i, flats=False, **opts)   # consensus: flats only
         low = cv2.resize(det.lowres, (W, H), interpolation=cv2.INTER_LINEAR)
         labels = find_regions(item.outline)
         paper = item.outline >= 250
@@ -467,8 +468,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         }
         if item.bg_color is not None:
             outputs["fastcolor_true_background"] = pipe(
-                item.outline, seed=seed + i, extract_outline=False, temperature=temperature,
-                background=item.bg_color, consensus=consensus).image
+                item.outline, seed=seed + i, background=item.bg_color, **opts).image
         for m, img in outputs.items():
             for k, v in region_color_error(img, item.color, labels, paper,
                                            item.background).items():
@@ -551,6 +551,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         "seconds_per_image_median": float(np.median(times)) if times else None,
         "backend": pipe.backend.name,
         "seed": seed, "temperature": temperature, "consensus": consensus,
+        "figure_colors": pipe.resolve_figure_colors(figure_colors, prior_saturation),
+        "prior_saturation": prior_saturation,
     }
     result["targets"] = {
         "background_spread_at_most_one_third": None if ratio is None else bool(ratio <= 1 / 3),
@@ -572,7 +574,10 @@ def format_table(r: dict) -> str:
     """The metrics as a text table."""
     lines = [f"fastcolor eval: {r['images']} images, background mask from "
              f"{r['background_mask']}, backend {r['backend']}, seed {r['seed']}, "
-             f"temperature {r.get('temperature', 1.0)}, consensus {r.get('consensus', 1)}"]
+             f"temperature {r.get('temperature', 1.0)}, consensus {r.get('consensus', 1)}, "
+             f"figure colors {r.get('figure_colors', 'sample')}"
+             + (f" (saturation {r['prior_saturation']:g})"
+                if r.get("figure_colors") == "prior" else "")]
     b = r["background_chroma_spread"]
     lines += ["",
               "background chroma spread (CIELAB sqrt(std a*^2 + std b*^2), lower = flatter)",
@@ -626,7 +631,8 @@ def format_table(r: dict) -> str:
 
 def run_eval(weights=None, data=None, images=None, split: str = "val", limit: int | None = None,
              backend: str = "auto", seed: int = 0, outline: str = "line",
-             temperature: float = 1.0, progress: bool = False, consensus: int = 1) -> dict:
+             temperature: float = 1.0, progress: bool = False, consensus: int = 1,
+             figure_colors: str = "auto", prior_saturation: float = PRIOR_SATURATION) -> dict:
     """``fastcolor eval``: load the pipeline and the items, evaluate."""
     from .pipeline import Pipeline
     if (data is None) == (images is None):
@@ -640,8 +646,10 @@ def run_eval(weights=None, data=None, images=None, split: str = "val", limit: in
         class_colors = class_means(load_split(data, "train", 500))
     else:
         items, mean = folder_items(images, limit)
+    pipe.resolve_figure_colors(figure_colors, prior_saturation)      # before any work
     result = evaluate(pipe, items, mean, seed=seed, temperature=temperature, progress=progress,
-                      consensus=consensus, class_colors=class_colors)
+                      consensus=consensus, class_colors=class_colors,
+                      figure_colors=figure_colors, prior_saturation=prior_saturation)
     result["weights_sha256"] = pipe.weights_sha256
     result["source"] = str(data) if data is not None else str(images)
     result["split"] = split if data is not None else None

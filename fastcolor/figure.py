@@ -1,9 +1,11 @@
 """``fastcolor figure``: the paper's Figure 2, reproduced on validation panels.
 
 One row per image: outline | low-res sample | background mask | without detector | with
-detector | ground truth, under a row of column labels. The two colored results come from
+detector | ground truth, under a row of column labels; for weights whose figure takes the
+color prior's colors (the pipeline's step 3b) a "color prior" column (those low-res
+colors) follows the sample. The two colored results come from
 the same seed (the same low-res sample), so they differ only by the detector. The
-low-res sample is shown with nearest-neighbor upscaling (its 32 x 32 pixels stay
+low-res images are shown with nearest-neighbor upscaling (their 32 x 32 pixels stay
 visible); the mask is white where the detector finds background.
 """
 
@@ -19,6 +21,8 @@ from .errors import InvalidInputError
 
 COLUMNS = ("outline", "low-res sample", "background mask", "without detector",
            "with detector", "ground truth")
+PRIOR_COLUMNS = COLUMNS[:2] + ("color prior",) + COLUMNS[2:]
+LOWRES = ("low-res sample", "color prior")     # shown with their cells visible
 
 
 def _font(size: int):
@@ -43,14 +47,18 @@ def _cell(img: np.ndarray, cell: int, nearest: bool = False) -> np.ndarray:
 
 
 def figure_rows(pipe, items, seed: int = 0, temperature: float = 1.0) -> list[list[np.ndarray]]:
-    """The six images of each row (uint8 RGB, at the items' sizes)."""
+    """The images of each row (uint8 RGB, at the items' sizes): the six of ``COLUMNS``,
+    and for weights whose figure takes the color prior's colors (the pipeline's step 3b)
+    those low-res colors after the sample (``PRIOR_COLUMNS``)."""
     rows = []
     for i, item in enumerate(items):
         det = pipe(item.outline, seed=seed + i, extract_outline=False, temperature=temperature)
         nodet = pipe(item.outline, seed=seed + i, extract_outline=False,
                      temperature=temperature, detect_background=False)
         mask = np.where(det.background_mask, np.uint8(255), np.uint8(0))
-        rows.append([item.outline, det.lowres, mask, nodet.image, det.image, item.color])
+        prior = det.extras.get("figure_lowres")
+        rows.append([item.outline, det.lowres, *([] if prior is None else [prior]), mask,
+                     nodet.image, det.image, item.color])
     return rows
 
 
@@ -67,7 +75,7 @@ def render_grid(rows, cell: int = 160, pad: int = 6, labels=COLUMNS) -> np.ndarr
     for r, row in enumerate(rows):
         for c, img in enumerate(row):
             y, x = header + r * (cell + pad), pad + c * (cell + pad)
-            canvas[y:y + cell, x:x + cell] = _cell(img, cell, nearest=(c == 1))
+            canvas[y:y + cell, x:x + cell] = _cell(img, cell, nearest=labels[c] in LOWRES)
     im = Image.fromarray(canvas)
     draw = ImageDraw.Draw(im)
     font = _font(font_size)
@@ -91,7 +99,9 @@ def make_figure(weights=None, data=None, out="figure.png", n: int = 4, split: st
     pipe = Pipeline.from_pretrained(weights, backend=backend)
     items, _ = cache_items(data, split, start + n, outline)
     items = items[start:start + n]
-    grid = render_grid(figure_rows(pipe, items, seed, temperature), cell=cell)
+    rows = figure_rows(pipe, items, seed, temperature)
+    grid = render_grid(rows, cell=cell,
+                       labels=PRIOR_COLUMNS if len(rows[0]) == len(PRIOR_COLUMNS) else COLUMNS)
     out = Path(out)
     save_image(out, grid)
     return out

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from . import outline as outline_mod
 from .backends import resolve_backend
-from .config import FastcolorConfig
+from .config import FIGURE_COLORS, MAX_PRIOR_SATURATION, PRIOR_SATURATION, FastcolorConfig
 from .dlmm import check_temperature, sample_noise
 from .errors import InvalidInputError
 from .flats import (compose, default_min_area, find_ink, find_regions, hint_region_colors,
@@ -104,7 +104,9 @@ class ColorizeResult:
     ``sample_index``; ``outline``, how the outline was made (``inverted`` True for
     white-on-black art that was inverted, ``stretched`` for a scan or pencil put on
     clean paper, ``source``); ``tiles`` (the boxes the model colored); ``tile_lowres``
-    (their low-res samples; ``lowres`` is the first); ``timings`` (seconds per step for
+    (their low-res samples; ``lowres`` is the first); ``figure_colors`` ("prior" or
+    "sample", step 3b) and, with "prior", ``figure_lowres`` (the first tile's low-res
+    colors the figure was painted from, uint8 ``(s, s, 3)``); ``timings`` (seconds per step for
     the page: load, outline, panels, condition, generate, detect, polish, flats,
     compose; the model steps and flats labelling shared by all samples)."""
 
@@ -443,7 +445,8 @@ class Pipeline:
                  threshold: float = 0.5, extract_outline="auto", flats: bool = True,
                  gap: int | None = None, min_area: int | None = None, panels: bool = True,
                  palette=None, split: bool = True, balloons: bool = True,
-                 consensus: int = 1):
+                 consensus: int = 1, figure_colors: str = "auto",
+                 prior_saturation: float = PRIOR_SATURATION):
         """Color one page or a list of pages.
 
         images: a path, PIL image, numpy array (gray/RGB/RGBA, uint8/uint16/float in
@@ -480,6 +483,12 @@ class Pipeline:
         palette: a list of colors or an image whose flat colors form the palette
         (``fastcolor.palette``): every region color the model chose snaps to the nearest
         palette color (CIEDE2000); hint-stroke and background colors stay. Needs flats.
+        figure_colors: where the figure's colors come from (step 3b): "prior" the color
+        prior's (``models.color_prior``; the same for every seed and sample, which then
+        differ in the background), "sample" the low-res sample's (the paper's: every
+        sample its own colors), "auto" the prior's for weights that have one.
+        prior_saturation: with the prior's colors, their saturation gain (0: gray, 1: as
+        the prior says; the default was chosen on validation panels), at most 4.
 
         Returns a ``ColorizeResult`` (one image, samples=1), a list of ``samples`` results
         (one image), or a list of those (a list of images)."""
@@ -522,6 +531,7 @@ class Pipeline:
                 or not 1 <= consensus <= MAX_CONSENSUS:
             raise InvalidInputError(
                 f"consensus must be an integer in 1..{MAX_CONSENSUS}, got {consensus!r}")
+        figure_colors = self.resolve_figure_colors(figure_colors, prior_saturation)
         bg_rgb = None if background is None else parse_color(background)
         if isinstance(hints, Hints):
             hints.validate(self.config.lowres_size)
@@ -537,7 +547,8 @@ class Pipeline:
                        detect_background=detect_background, temperature=temperature,
                        threshold=threshold, flats=bool(flats), gap=gap, min_area=min_area,
                        panels=bool(panels), split=bool(split), balloons=bool(balloons),
-                       consensus=int(consensus))
+                       consensus=int(consensus), figure_colors=figure_colors,
+                       prior_saturation=float(prior_saturation))
         results = []
         for i, item in enumerate(items):
             page = self._prepare(item, extract_outline, **options)
@@ -547,7 +558,8 @@ class Pipeline:
 
     def _colorize_page(self, page: Page, seed: int, *, samples, hints, bg_rgb,
                        detect_background, temperature, threshold, flats, lock=None,
-                       split=True, balloons=True, consensus=1, **_):
+                       split=True, balloons=True, consensus=1, figure_colors="sample",
+                       prior_saturation=PRIOR_SATURATION, **_):
         """Steps 2-7 for one prepared page -> ``samples`` results. The model runs on every
         tile of every panel (``drawn x tiles`` inputs, in chunks of ``MODEL_BATCH``;
         ``drawn``: ``samples``, or the ``consensus`` voters when more)."""
@@ -556,12 +568,16 @@ class Pipeline:
         with kernel_mode(self.backend.kernel_mode):    # "reference": pure PyTorch everywhere
             outline = self._condition_input(page, drawn)                # (drawn * T, 1, S, S)
             with _timed(clock, "condition"):                                             # 2
-                cond = self._batched(self._condition, outline[:T]).repeat(drawn, 1, 1, 1)
+                cond, prior = self._batched(self._condition, outline[:T])
+                cond = cond.repeat(drawn, 1, 1, 1)
             with _timed(clock, "generate"):
                 lowres = self._generate(cond, seed, page, hints, temperature, drawn)     # 3
+                figure = self._figure_colors(lowres, prior, page, hints, figure_colors,  # 3b
+                                             prior_saturation, drawn)
             with _timed(clock, "detect"):
-                colors, prob, mask, bg = self._detect(outline, lowres, page, bg_rgb,     # 4
-                                                      detect_background, threshold, drawn)
+                colors, prob, mask, bg = self._detect(outline, lowres, figure, page,     # 4
+                                                      bg_rgb, detect_background, threshold,
+                                                      drawn)
             with _timed(clock, "polish"):
                 polished = self._batched(self._polish, outline, colors, mask)            # 5
         votes = PaintVotes(page.regions) if flats and consensus > 1 else None
@@ -606,18 +622,41 @@ class Pipeline:
             result.extras = {"sample_index": n, "outline": dict(page.info),
                              "tiles": [t.box for t in page.tiles],
                              "tile_lowres": [self._lowres_u8(x) for x in lowres[part]],
-                             "timings": clock}
+                             "figure_colors": figure_colors, "timings": clock}
+            if figure is not lowres:
+                result.extras["figure_lowres"] = self._lowres_u8(figure[n * T])
             out.append(result)
         return out
 
+    def resolve_figure_colors(self, figure_colors, prior_saturation) -> str:
+        """``figure_colors`` resolved to "prior" or "sample"; InvalidInputError for a bad
+        value, "prior" for weights without a prior or a bad ``prior_saturation``."""
+        if not isinstance(figure_colors, str) or figure_colors not in FIGURE_COLORS:
+            raise InvalidInputError(f"figure_colors must be one of {', '.join(FIGURE_COLORS)}, "
+                                    f"got {figure_colors!r}")
+        has_prior = self.model.lowres.prior is not None
+        if figure_colors == "prior" and not has_prior:
+            raise InvalidInputError(
+                "figure_colors='prior': these weights have no color prior (config "
+                "conditioning.prior_widths); use 'sample' or 'auto'")
+        if isinstance(prior_saturation, bool) or not isinstance(prior_saturation, numbers.Real) \
+                or not 0 <= prior_saturation <= MAX_PRIOR_SATURATION:
+            raise InvalidInputError(f"prior_saturation must be a number in 0..{MAX_PRIOR_SATURATION:g}"
+                                    f", got {prior_saturation!r}")
+        if figure_colors == "auto":
+            return "prior" if has_prior else "sample"
+        return figure_colors
+
     def _batched(self, step, *tensors: torch.Tensor) -> torch.Tensor:
         """``step`` over the first axis in chunks of ``MODEL_BATCH`` (bounded memory for
-        pages with many tiles)."""
+        pages with many tiles); a step returning a tuple gets each output concatenated."""
         n = tensors[0].shape[0]
         if n <= MODEL_BATCH:
             return step(*tensors)
-        return torch.cat([step(*(t[i:i + MODEL_BATCH] for t in tensors))
-                          for i in range(0, n, MODEL_BATCH)])
+        parts = [step(*(t[i:i + MODEL_BATCH] for t in tensors)) for i in range(0, n, MODEL_BATCH)]
+        if isinstance(parts[0], tuple):           # a step with several outputs (or None)
+            return tuple(None if p[0] is None else torch.cat(p) for p in zip(*parts))
+        return torch.cat(parts)
 
     # ---- 1. prepare ---------------------------------------------------------------------
     def _prepare(self, item, extract_outline, *, hints, flats, gap, min_area, panels,
@@ -656,9 +695,10 @@ class Pipeline:
         return squares.to(self.device, self.dtype).repeat(samples, 1, 1, 1)
 
     # ---- 2. condition -------------------------------------------------------------------
-    def _condition(self, outline: torch.Tensor) -> torch.Tensor:
-        """Outline ``(n, 1, S, S)`` -> conditioning features ``(n, C, s, s)``."""
-        return self.backend.condition(self.model.lowres, outline)
+    def _condition(self, outline: torch.Tensor):
+        """Outline ``(n, 1, S, S)`` -> (conditioning features ``(n, C, s, s)``, the color
+        prior's colors ``(n, 3, s, s)`` in about [-1, 1] or None without a prior)."""
+        return self.backend.condition_and_prior(self.model.lowres, outline)
 
     # ---- 3. generate --------------------------------------------------------------------
     def _noise(self, page: Page, seed: int, samples: int) -> torch.Tensor:
@@ -691,18 +731,39 @@ class Pipeline:
             return self._batched(run, cond, noise)
         return self._batched(run, cond, noise, hint_colors, hint_mask)
 
+    def _figure_colors(self, lowres, prior, page, hints, mode: str, saturation: float,
+                       samples: int) -> torch.Tensor:
+        """3b. The low-res colors ``(samples * T, 3, s, s)`` in [-1, 1] the polisher paints
+        the figure (all but the detected background) from: ``mode`` "sample" the samples'
+        own (the paper's); "prior" the color prior's, saturation scaled by ``saturation``
+        (``m + g (c - m)``, ``m`` the mean of a cell's three channels; clamped), the same
+        for every sample, the cells of hints keeping the hints' colors. The samples still
+        pick the background and its color (step 4)."""
+        if mode == "sample":
+            return lowres
+        gray = prior.mean(dim=1, keepdim=True)
+        colors = (gray + saturation * (prior - gray)).clamp(-1, 1).repeat(samples, 1, 1, 1)
+        hint_colors, hint_mask = self._lowres_hints(page, hints, samples)
+        if hint_colors is not None:
+            colors = torch.where(hint_mask[:, None], hint_colors, colors)
+        return colors.to(lowres.dtype)
+
     # ---- 4. detect ----------------------------------------------------------------------
-    def _detect(self, outline, lowres, page, bg_rgb, detect_background, threshold, samples):
-        """Background probability and mask ``(samples * T, 1, S, S)``; the colors the
-        polisher gets (the upsampled low-res with the background one 8-bit color); ``bg``
-        ``(samples, 3)`` in [-1, 1]: one background color per page and sample (the mean
-        low-res color under the mask over all its tiles, letterbox padding left out), or
-        None without the detector."""
+    def _detect(self, outline, lowres, figure, page, bg_rgb, detect_background, threshold,
+                samples):
+        """Background probability and mask ``(samples * T, 1, S, S)`` from the low-res
+        samples; the colors the polisher gets (the figure's low-res colors of step 3b
+        upsampled, the background one 8-bit color); ``bg`` ``(samples, 3)`` in [-1, 1]:
+        one background color per page and sample (the mean low-res sample color under the
+        mask over all its tiles, letterbox padding left out), or None without the
+        detector."""
         S = self.config.image_size
         up = F.interpolate(lowres, size=(S, S), mode="bilinear", align_corners=False)
+        up_figure = up if figure is lowres else F.interpolate(
+            figure, size=(S, S), mode="bilinear", align_corners=False)
         if not detect_background:
             prob = torch.zeros(up.shape[0], 1, S, S, dtype=self.dtype, device=self.device)
-            return up, prob, prob > threshold, None
+            return up_figure, prob, prob > threshold, None
         prob = self._batched(lambda o, u: self.backend.detect(self.model.detector, o, u),
                              outline, up)
         mask = (prob > threshold) & self._inside(page, samples)
@@ -716,7 +777,7 @@ class Pipeline:
             mean = total / area.clamp(min=1)
         bg = torch.round((mean + 1) * 127.5) / 127.5 - 1                # an exact 8-bit color
         bg_tiles = bg.repeat_interleave(len(page.tiles), dim=0)
-        return torch.where(mask, bg_tiles[:, :, None, None], up), prob, mask, bg
+        return torch.where(mask, bg_tiles[:, :, None, None], up_figure), prob, mask, bg
 
     def _inside(self, page: Page, samples: int) -> torch.Tensor:
         """bool ``(samples * T, 1, S, S)``: the page's pixels of each square (not padding)."""

@@ -255,6 +255,10 @@ def test_error_backend(capsys, tmp_path, weights, backend, needle):
     ["--temperature", "nan"],
     ["--consensus", "0"],
     ["--consensus", "65"],
+    ["--prior-saturation", "-1"],
+    ["--prior-saturation", "nan"],
+    ["--prior-saturation", "4.5"],
+    ["--figure-colors", "prior"],             # the tiny weights have no color prior
 ], ids=lambda e: " ".join(e))
 def test_error_bad_option_values(capsys, tmp_path, weights, extra):
     run_error(capsys, ["colorize", HOUSE, "-o", tmp_path / "o.png", "--weights", weights,

@@ -189,6 +189,28 @@ def test_ort_conditioning_with_color_prior(tmp_path):
     assert _max_err(got, ref) <= TOL and _max_err(got, without) > 100 * TOL
 
 
+def test_ort_pipeline_paints_the_prior_colors_as_torch(tmp_path):
+    """The onnxruntime backend takes the conditioning from its graph and the prior's
+    colors from PyTorch (step 2's two outputs); the page equals the reference backend's."""
+    import dataclasses
+    cfg = FastcolorConfig.tiny()
+    cfg = dataclasses.replace(cfg, conditioning=dataclasses.replace(
+        cfg.conditioning, prior_widths=(4, 8, 8), prior_dilations=(1, 2)))
+    ref = Pipeline.random(cfg, seed=0, backend="reference")
+    ort = Pipeline.random(cfg, seed=0, backend="onnxruntime", cache_dir=tmp_path)
+    (outline,) = example_inputs(cfg, "conditioning", 2, seed=5)
+    with torch.no_grad():
+        want_cond, want_colors = ref.model.lowres.condition_and_prior(outline)
+    got_cond, got_colors = ort.backend.condition_and_prior(ort.model.lowres, outline)
+    assert _max_err(got_cond, want_cond) <= TOL
+    torch.testing.assert_close(got_colors, want_colors, rtol=0, atol=1e-6)
+    page = np.full((40, 40), 255, np.uint8)
+    page[8:32, 8] = page[8:32, 31] = page[8, 8:32] = page[31, 8:32] = 0
+    a = ref(page, seed=4, figure_colors="prior", flats=False)
+    b = ort(page, seed=4, figure_colors="prior", flats=False)
+    assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 1
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_batch_equals_single_runs(sessions, ref_pipe, stage):
     inputs = example_inputs(ref_pipe.config, stage, 3, 29, 41, seed=7)

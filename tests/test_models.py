@@ -298,8 +298,8 @@ def test_add_context_blocks_script(tmp_path):
     assert cfg.conditioning.prior_widths == (4, 8, 8)
     assert cfg.conditioning.prior_dilations == (1, 2) and not cfg.conditioning.context_dilations
     assert read_training(prior)["prior_widths"] == [4, 8, 8]
-    assert (Pipeline.from_pretrained(prior, backend="reference")(page, seed=3).image
-            == a.image).all()                                  # the prior starts as nothing
+    assert (Pipeline.from_pretrained(prior, backend="reference")(
+        page, seed=3, figure_colors="sample").image == a.image).all()  # the prior starts as nothing
     assert script.main(["--weights", str(prior), "--prior-widths", "4", "8", "8", "--out",
                         str(tmp_path / "again.safetensors")]) == 2    # already has one
     assert script.main(["--weights", str(src), "--out",

@@ -543,6 +543,9 @@ def test_bad_tensor_input(pipe, tensor):
     dict(background=(1, 2)), dict(background=(1, 2, 3, 4)), dict(background=(1.5, 2, 3)),
     dict(background="#12345"), dict(background="1,2,x"), dict(background=7),
     dict(extract_outline="maybe"), dict(extract_outline=None),
+    dict(figure_colors="paint"), dict(figure_colors=None), dict(figure_colors="prior"),
+    dict(prior_saturation=-0.1), dict(prior_saturation=4.5), dict(prior_saturation=float("nan")),
+    dict(prior_saturation=True), dict(prior_saturation="2"),
 ], ids=lambda kw: "-".join(f"{k}={v!r}" for k, v in kw.items()))
 def test_bad_arguments(pipe, kwargs):
     with pytest.raises(InvalidInputError):
