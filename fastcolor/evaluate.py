@@ -39,6 +39,8 @@ low-res sample either way), and measured:
   all pixels and over paper pixels only (``detector_iou_paper``: ink is drawn over any
   color, so whether an ink pixel counts as background changes nothing on the page; the
   truth counts the ink inside the background as background, the flats mask does not); the
+  the median of the paper IoU beside the mean (a few panels with no clear background, e.g.
+  a drawing whose own fill covers the panel, weigh on the mean); the
   share of the true background left in the polisher's colors (``background_missed``)
   and the share of the figure painted as background (``figure_as_background``), both
   over paper pixels;
@@ -405,6 +407,11 @@ def _mean(values) -> float | None:
     return float(np.mean(v)) if v else None
 
 
+def _median(values) -> float | None:
+    v = [x for x in values if x is not None and not math.isnan(x)]
+    return float(np.median(v)) if v else None
+
+
 def _u8(color) -> np.ndarray:
     return np.clip(np.rint(np.asarray(color, np.float64)), 0, 255).astype(np.uint8)
 
@@ -541,6 +548,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
                               for k, v in ink.items()},
         "detector_iou": _mean(iou),
         "detector_iou_paper": _mean(iou_paper),
+        "detector_iou_paper_median": _median(iou_paper),
         "background_missed": _mean(missed),
         "figure_as_background": _mean(figure_bg),
         "colorfulness": {k: _mean(v) for k, v in colorful.items()},
@@ -610,7 +618,8 @@ def format_table(r: dict) -> str:
               f"ink preserved      with detector {_fmt(ink['with_detector'], 4)}, without "
               f"{_fmt(ink['without_detector'], 4)} (must be 1.0)",
               f"detector IoU       {_fmt(r['detector_iou'])}, paper pixels "
-              f"{_fmt(r.get('detector_iou_paper'))} (true background missed "
+              f"{_fmt(r.get('detector_iou_paper'))} (median {_fmt(r.get('detector_iou_paper_median'))}"
+              f"; true background missed "
               f"{_fmt(r.get('background_missed'))}, figure painted as background "
               f"{_fmt(r.get('figure_as_background'))})",
               f"colorfulness       fastcolor {_fmt(r.get('colorfulness', {}).get('fastcolor'), 1)}"

@@ -264,6 +264,7 @@ def test_evaluate_on_cache_items(setup):
     assert set(lost) == {"fastcolor", "ground_truth"} and 0 <= lost["ground_truth"] <= 1
     # the IoU over paper pixels (ink left out) beside the one over all pixels
     assert 0 <= r["detector_iou_paper"] <= 1 and 0 <= r["detector_iou"] <= 1
+    assert 0 <= r["detector_iou_paper_median"] <= 1
 
 
 def test_eval_command(setup, tmp_path, capsys):
