@@ -2,7 +2,7 @@
 weights, side by side with and without flats (and with step 6c's vote of 4 samples).
 
     python benchmarks/bench_pipeline.py [--json] [--repeat N] [--cases panel a4 strip big]
-                                        [--modes flats soft consensus4]
+                                        [--modes flats soft consensus4 sample_colors]
     pytest benchmarks/bench_pipeline.py             # pytest-benchmark suite
 
 Pages (made here from the bundled examples, deterministically; no data files):
@@ -21,7 +21,9 @@ Each case runs in a fresh process (so its peak RSS is its own): the pipeline is 
 once, one untimed warm-up page, then ``--repeat`` timed pages (the best is reported) from
 a PNG file on disk to a PNG file on disk. Modes: ``flats`` (the default colorize),
 ``soft`` (``--no-flats``), ``consensus4`` (``--consensus 4``: four samples through steps
-2-6b, one composed). Figures: ``<case>_<mode>_ms`` (ms per page),
+2-6b, one composed), ``sample_colors`` (``--figure-colors sample``: the figure painted from
+the low-res sample, the paper's, instead of the color prior's; for weights with a prior
+the difference is the prior's own pass in step 2). Figures: ``<case>_<mode>_ms`` (ms per page),
 ``<case>_<mode>_peak_rss_mb``, the share of time per step
 (``<case>_<mode>_share``: load, outline, panels, condition, generate, detect, polish,
 flats, compose, write) and the panels and tiles the page was cut into. The load average
@@ -50,7 +52,8 @@ from common import machine, print_json  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CASES = ("panel", "a4", "strip")
-MODES = {"flats": {}, "soft": {"flats": False}, "consensus4": {"consensus": 4}}
+MODES = {"flats": {}, "soft": {"flats": False}, "consensus4": {"consensus": 4},
+         "sample_colors": {"figure_colors": "sample"}}
 STEPS = ("load", "outline", "panels", "condition", "generate", "detect", "polish", "flats",
          "compose", "write")
 
