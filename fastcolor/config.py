@@ -17,7 +17,7 @@ from .errors import InvalidInputError
 # for weights with one, else the sample's), and the prior's saturation gain, chosen on
 # validation panels (README "Color prior"); here so the CLI shares them without torch.
 FIGURE_COLORS = ("auto", "prior", "sample")
-PRIOR_SATURATION = 1.8
+PRIOR_SATURATION = 1.4
 MAX_PRIOR_SATURATION = 4.0
 
 

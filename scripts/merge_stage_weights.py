@@ -4,7 +4,9 @@
         --detector runs/w2dp/weights.safetensors --polisher runs/w2dp/weights.safetensors \
         --out fastcolor/weights/default.safetensors
 
-Each stage's tensors are taken from its file (all files must share one model config),
+Each stage's tensors are taken from its file (the model config is the low-res file's;
+the detector's and the polisher's files must agree with it on their own stage: a low-res
+stage grown by ``scripts/add_context_blocks.py`` takes the others from the file it grew),
 and the output's ``fastcolor_training`` metadata keeps, per stage, the training record
 that file holds for that stage (steps, data fingerprint, init and its sha256), so the
 shipped weights still say what each of their stages was trained from. Used for the
@@ -24,6 +26,13 @@ from fastcolor.weights import load_state_into, load_weights, read_training, save
 STAGES = ("lowres", "detector", "polisher")
 
 
+def stage_config(cfg, stage: str):
+    """The part of a model config a stage's tensors depend on."""
+    if stage == "lowres":
+        return (cfg.image_size, cfg.lowres_size, cfg.pixelcnn, cfg.conditioning)
+    return (cfg.image_size, getattr(cfg, stage))
+
+
 def merge(sources: dict, out) -> str:
     """``sources``: stage -> weight file. Returns the sha256 of the written file."""
     config, merged, training = None, None, {"stages": {}, "steps": {}}
@@ -32,8 +41,8 @@ def merge(sources: dict, out) -> str:
         if config is None:
             config, merged = cfg, FastcolorModel(cfg)
             load_state_into(merged, tensors, source=str(sources[stage]))
-        elif cfg != config:
-            raise InvalidInputError(f"{sources[stage]} has another model config than "
+        elif stage_config(cfg, stage) != stage_config(config, stage):
+            raise InvalidInputError(f"{sources[stage]} has another {stage} config than "
                                     f"{sources['lowres']}")
         state = merged.state_dict()
         state.update({k: v for k, v in tensors.items() if k.startswith(stage + ".")})

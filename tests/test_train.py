@@ -601,8 +601,25 @@ def test_merge_stage_weights_takes_each_stage_from_its_file(cache, tmp_path):
     from fastcolor.weights import read_training
     steps = read_training(out)["steps"]
     assert steps == {"lowres": 2, "detector": 1, "polisher": 1}
-    opts = options(cache, tmp_path / "c", "lowres", steps=1)
-    opts.lowres_size = 4                                  # another config: refused
-    train(opts)
-    assert mod.main(["--lowres", str(tmp_path / "c" / "weights.safetensors"), "--detector",
-                     str(b), "--polisher", str(b), "--out", str(tmp_path / "x.safetensors")]) == 2
+    import dataclasses
+
+    from fastcolor import Pipeline
+    config, _, _ = load_weights(b)
+    grown = dataclasses.replace(config, conditioning=dataclasses.replace(
+        config.conditioning, prior_widths=(4, 8, 8), prior_dilations=(1, 2)))
+    c = tmp_path / "grown.safetensors"                   # a low-res stage with a color prior
+    Pipeline.random(grown, seed=0).save_pretrained(c)
+    assert mod.main(["--lowres", str(c), "--detector", str(b), "--polisher", str(b),
+                     "--out", str(out)]) == 0            # the others agree on their stages
+    cfg, merged, _ = load_weights(out)
+    assert cfg == grown and any(k.startswith("lowres.prior.") for k in merged)
+    for k, v in merged.items():
+        if not k.startswith("lowres."):
+            assert torch.equal(v, tb[k]), k
+    assert read_training(out)["steps"] == {"lowres": None, "detector": 1, "polisher": 1}
+    other = dataclasses.replace(config, detector=dataclasses.replace(
+        config.detector, base_channels=config.detector.base_channels + 2))
+    d = tmp_path / "other_detector.safetensors"
+    Pipeline.random(other, seed=0).save_pretrained(d)
+    assert mod.main(["--lowres", str(a), "--detector", str(d), "--polisher", str(b),
+                     "--out", str(tmp_path / "x.safetensors")]) == 2  # another detector: refused
