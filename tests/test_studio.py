@@ -131,6 +131,19 @@ def test_layered_downloads(client, colored, fmt, magic):
     assert "attachment" in r.headers["content-disposition"]
 
 
+def test_figure_colors_option(client, page_bytes, pipe):
+    """``figure_colors`` reaches the pipeline: the shipped weights' default paints the
+    figure from the color prior, ``sample`` from each variant's own sample."""
+    for mode in ("sample", "prior"):
+        r = post_page(client, page_bytes, seed="2", figure_colors=mode)
+        assert r.status_code == 200, r.text
+        got = decode(client.get(f"/api/results/{r.json()['id']}.png").content)
+        np.testing.assert_array_equal(got, pipe(EXAMPLE, seed=2, figure_colors=mode).image)
+    assert not np.array_equal(got, pipe(EXAMPLE, seed=2, figure_colors="sample").image)
+    bad = post_page(client, page_bytes, figure_colors="rainbow")
+    assert bad.status_code == 400 and "figure_colors" in bad.json()["detail"]
+
+
 def test_options_background_no_flats_and_hints(client, page_bytes, pipe):
     r = post_page(client, page_bytes, seed="1", background="#336699", flats="false")
     assert r.status_code == 200, r.text

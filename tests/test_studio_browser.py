@@ -189,3 +189,14 @@ def test_color_a_page_by_clicking(server, browser, downloads):
     browser.find_element(By.ID, "undo").click()        # undo: back to the first colors
     wait_for_result(browser, other_than=second)
     np.testing.assert_array_equal(canvas_pixels(browser), before)
+
+    # the figure-colors choice reaches the server: sampled colors, seed 5, as the library
+    from fastcolor import Pipeline
+    from selenium.webdriver.support.ui import Select
+    browser.find_element(By.ID, "seed").send_keys("5")
+    Select(browser.find_element(By.ID, "figure-colors")).select_by_value("sample")
+    browser.find_element(By.ID, "colorize").click()
+    third = wait_for_result(browser, other_than=first)
+    np.testing.assert_array_equal(canvas_pixels(browser), Pipeline.from_pretrained()(
+        str(EXAMPLE), seed=5, figure_colors="sample").image)
+    assert third not in (first, second)

@@ -4,6 +4,8 @@ API (every error is a 4xx with fastcolor's own message as ``{"detail": ...}``):
 
 - ``POST /api/colorize`` multipart: ``file`` (the line art), ``seed``, ``samples``
   (variants), ``background`` (``#rrggbb`` or ``R,G,B``), ``flats`` (``true``/``false``),
+  ``figure_colors`` (``auto``/``prior``/``sample``: the pipeline's step 3b; with ``prior``
+  the variants share the figure's colors and differ in the background),
   ``hints`` (an RGBA PNG of the page's size: strokes) -> the result's JSON (below) with
   ``variants``, the ids of all the variants (the first is ``id``).
 - ``GET /api/results/{id}`` -> ``{id, width, height, regions, region_colors,
@@ -330,7 +332,8 @@ def create_app(pipeline=None, *, max_bytes: int = 20 * 2**20, max_results: int =
                     seed=int_field(form, "seed", None, 0, 2**63 - 1),
                     samples=int_field(form, "samples", 1, 1, max_samples),
                     background=field(form, "background"),
-                    flats=field(form, "flats", "true").lower())
+                    flats=field(form, "flats", "true").lower(),
+                    figure_colors=field(form, "figure_colors", "auto"))
                 if options["flats"] not in _TRUE | _FALSE:
                     raise InvalidInputError(f"'flats' must be true or false, got {options['flats']!r}")
                 options["flats"] = options["flats"] in _TRUE

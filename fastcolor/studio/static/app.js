@@ -126,6 +126,7 @@ async function colorize() {
   form.append("samples", $("samples").value || "1");
   if ($("seed").value !== "") form.append("seed", $("seed").value);
   form.append("flats", $("flats").checked ? "true" : "false");
+  form.append("figure_colors", $("figure-colors").value);
   if ($("use-background").checked) form.append("background", $("background").value);
   const hints = $("hints").files[0];
   if (hints) form.append("hints", hints, hints.name);
