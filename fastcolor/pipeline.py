@@ -629,8 +629,9 @@ class Pipeline:
         return out
 
     def resolve_figure_colors(self, figure_colors, prior_saturation) -> str:
-        """``figure_colors`` resolved to "prior" or "sample"; InvalidInputError for a bad
-        value, "prior" for weights without a prior or a bad ``prior_saturation``."""
+        """``figure_colors`` resolved to "prior" or "sample". InvalidInputError for a value
+        not in ``FIGURE_COLORS``, for "prior" with weights that have no color prior, and for
+        a ``prior_saturation`` outside 0..``MAX_PRIOR_SATURATION``."""
         if not isinstance(figure_colors, str) or figure_colors not in FIGURE_COLORS:
             raise InvalidInputError(f"figure_colors must be one of {', '.join(FIGURE_COLORS)}, "
                                     f"got {figure_colors!r}")
@@ -647,7 +648,7 @@ class Pipeline:
             return "prior" if has_prior else "sample"
         return figure_colors
 
-    def _batched(self, step, *tensors: torch.Tensor) -> torch.Tensor:
+    def _batched(self, step, *tensors: torch.Tensor):
         """``step`` over the first axis in chunks of ``MODEL_BATCH`` (bounded memory for
         pages with many tiles); a step returning a tuple gets each output concatenated."""
         n = tensors[0].shape[0]
