@@ -493,7 +493,8 @@ def cmd_eval(args) -> int:
     if args.series:
         result = run_series_eval(weights=args.weights, data=args.data, split=args.split,
                                  limit=args.limit, backend=args.backend, seed=args.seed,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet, figure_colors=args.figure_colors,
+                                 prior_saturation=args.prior_saturation)
         print(format_series_table(result))
         print(dumps(result))
         return 0

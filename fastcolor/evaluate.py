@@ -818,15 +818,20 @@ def series_drawings(panels, limit: int | None = None) -> list[Drawing]:
 
 
 def evaluate_series(pipe, drawings: list[Drawing], size: int, n_panels: int = 4,
-                    seed: int = 0, families=SERIES_FAMILIES, progress: bool = False) -> dict:
+                    seed: int = 0, families=SERIES_FAMILIES, progress: bool = False,
+                    figure_colors: str = "auto",
+                    prior_saturation: float = PRIOR_SATURATION) -> dict:
     """Per family: the share of the drawing's region area in panels 2..N colored within
     CIEDE2000 < 5 of the truth, with ``colorize_series`` (reference: panel 1's ground
-    truth) and with every panel colored on its own; ms per panel of the matching."""
+    truth) and with every panel colored on its own; ms per panel of the matching.
+    ``figure_colors``, ``prior_saturation``: as the pipeline's (step 3b)."""
     if n_panels < 2:
         raise InvalidInputError(f"a series needs at least 2 panels, got {n_panels}")
     if len(drawings) < 2:
         raise InvalidInputError("the series eval needs at least 2 drawings")
     from .series import prepare_reference
+    colors = dict(figure_colors=figure_colors, prior_saturation=prior_saturation)
+    mode = pipe.resolve_figure_colors(figure_colors, prior_saturation)
     fam = {}
     work = [(f, k) for f in families for k in range(len(drawings))]
     if progress:
@@ -844,13 +849,13 @@ def evaluate_series(pipe, drawings: list[Drawing], size: int, n_panels: int = 4,
         t_ref = time.perf_counter() - t0
         res = pipe.colorize_series([p["line"] for p in panels[1:]],
                                    reference=panels[0]["color"], seed=s0,
-                                   extract_outline=False)
+                                   extract_outline=False, **colors)
         a = acc[f]
         for i, (p, r) in enumerate(zip(panels[1:], res)):
             c, t = series_correct_area(r.image, p)
             a["series"][0] += c
             a["series"][1] += t
-            ind = pipe(p["line"], seed=s0 + i, extract_outline=False)
+            ind = pipe(p["line"], seed=s0 + i, extract_outline=False, **colors)
             c, t = series_correct_area(ind.image, p)
             a["independent"][0] += c
             a["independent"][1] += t
@@ -868,6 +873,7 @@ def evaluate_series(pipe, drawings: list[Drawing], size: int, n_panels: int = 4,
     return {
         "series": len(drawings), "panels_per_series": n_panels, "size": size, "seed": seed,
         "threshold_ciede2000": 5.0, "families": fam, "backend": pipe.backend.name,
+        "figure_colors": mode, "prior_saturation": prior_saturation,
         "targets": {f"{f}_at_least_{t}": (None if fam.get(f, {}).get("series_correct_share")
                                           is None else bool(fam[f]["series_correct_share"] >= t))
                     for f, t in targets.items() if f in fam},
@@ -876,7 +882,8 @@ def evaluate_series(pipe, drawings: list[Drawing], size: int, n_panels: int = 4,
 
 def format_series_table(r: dict) -> str:
     lines = [f"fastcolor eval --series: {r['series']} series of {r['panels_per_series']} "
-             f"panels ({r['size']} px), backend {r['backend']}, seed {r['seed']}",
+             f"panels ({r['size']} px), backend {r['backend']}, seed {r['seed']}, figure "
+             f"colors {r.get('figure_colors', 'sample')}",
              "share of the drawing's region area in panels 2..N within CIEDE2000 < 5",
              f"  {'family':18s} {'series':>8s} {'independent':>12s} {'ms/panel':>9s}"]
     for f, v in r["families"].items():
@@ -889,7 +896,8 @@ def format_series_table(r: dict) -> str:
 
 def run_series_eval(weights=None, data=None, split: str = "val", limit: int | None = None,
                     backend: str = "auto", seed: int = 0, n_panels: int = 4,
-                    progress: bool = False) -> dict:
+                    progress: bool = False, figure_colors: str = "auto",
+                    prior_saturation: float = PRIOR_SATURATION) -> dict:
     """``fastcolor eval --series``: one series per drawing of the cache's split."""
     from .data.cache import load_split
     from .pipeline import Pipeline
@@ -898,7 +906,8 @@ def run_series_eval(weights=None, data=None, split: str = "val", limit: int | No
     panels = load_split(data, split)
     drawings = series_drawings(panels, limit if limit is not None else 20)
     pipe = Pipeline.from_pretrained(weights, backend=backend)
-    result = evaluate_series(pipe, drawings, panels.size, n_panels, seed, progress=progress)
+    result = evaluate_series(pipe, drawings, panels.size, n_panels, seed, progress=progress,
+                             figure_colors=figure_colors, prior_saturation=prior_saturation)
     result["weights_sha256"] = pipe.weights_sha256
     result["source"], result["split"] = str(data), split
     return result

@@ -377,6 +377,10 @@ def test_eval_series_command(setup, capsys):
         # the reference's colors carried over beat the (random) model on its own
         assert v["series_correct_share"] > v["independent_correct_share"]
     assert "translate_scale_at_least_0.95" in r["targets"]
+    assert r["figure_colors"] == "sample"                # the tiny weights have no prior
+    rc = main(["eval", "--series", "--weights", str(weights), "--data", str(cache), "--quiet",
+               "--figure-colors", "prior"])
+    assert rc == 2 and "no color prior" in capsys.readouterr().err
 
 
 def test_probe_color_knowledge_script(setup, capsys):
