@@ -9,6 +9,9 @@
 #      so Adam's first steps do not knock the trained weights about.
 # Each run is resumable: run the script again (in a later session too) and the unfinished
 # run continues from its checkpoint (the second starts once the first has weights).
+# The shipped weights take run 1's best epoch (6), merged with the previous detector and
+# polisher by scripts/merge_stage_weights.py (README "Default weights"); run 2 was tried
+# and not shipped.
 # Judge with fastcolor eval --data data/comic128 --limit 150 --seed 0 --weights
 # runs/w12/weights.safetensors (the detector and polisher are the shipped ones, carried by
 # --init) and python scripts/probe_color_knowledge.py (a "color prior" row).
