@@ -38,7 +38,7 @@ low-res sample either way), and measured:
 - **detector**: background IoU of the page's background mask against the truth, over
   all pixels and over paper pixels only (``detector_iou_paper``: ink is drawn over any
   color, so whether an ink pixel counts as background changes nothing on the page; the
-  truth counts the ink inside the background as background, the flats mask does not); the
+  truth counts the ink inside the background as background, the flats mask does not);
   the median of the paper IoU beside the mean (a few panels with no clear background, e.g.
   a drawing whose own fill covers the panel, weigh on the mean); the
   share of the true background left in the polisher's colors (``background_missed``)
@@ -402,14 +402,10 @@ METHODS = ("fastcolor", "fastcolor_soft", "fastcolor_no_detector", "white", "mea
 FLAT_SHARE_OF = ("fastcolor", "fastcolor_soft", "fastcolor_no_detector")
 
 
-def _mean(values) -> float | None:
+def _mean(values, reduce=np.mean) -> float | None:
+    """``reduce`` (mean, or e.g. ``np.median``) of the values that are neither None nor NaN."""
     v = [x for x in values if x is not None and not math.isnan(x)]
-    return float(np.mean(v)) if v else None
-
-
-def _median(values) -> float | None:
-    v = [x for x in values if x is not None and not math.isnan(x)]
-    return float(np.median(v)) if v else None
+    return float(reduce(v)) if v else None
 
 
 def _u8(color) -> np.ndarray:
@@ -425,6 +421,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
     pipeline's (the vote of step 6c); ``figure_colors``, ``prior_saturation``: as the
     pipeline's (step 3b)."""
     from .flats import find_regions
+    mode = pipe.resolve_figure_colors(figure_colors, prior_saturation)      # before any work
     mean_rgb = _u8(mean_color)
     if class_colors is None:
         class_colors = _class_means([it.color for it in items], [it.background for it in items],
@@ -548,7 +545,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
                               for k, v in ink.items()},
         "detector_iou": _mean(iou),
         "detector_iou_paper": _mean(iou_paper),
-        "detector_iou_paper_median": _median(iou_paper),
+        "detector_iou_paper_median": _mean(iou_paper, np.median),
         "background_missed": _mean(missed),
         "figure_as_background": _mean(figure_bg),
         "colorfulness": {k: _mean(v) for k, v in colorful.items()},
@@ -559,7 +556,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         "seconds_per_image_median": float(np.median(times)) if times else None,
         "backend": pipe.backend.name,
         "seed": seed, "temperature": temperature, "consensus": consensus,
-        "figure_colors": pipe.resolve_figure_colors(figure_colors, prior_saturation),
+        "figure_colors": mode,
         "prior_saturation": prior_saturation,
     }
     result["targets"] = {
@@ -655,7 +652,6 @@ def run_eval(weights=None, data=None, images=None, split: str = "val", limit: in
         class_colors = class_means(load_split(data, "train", 500))
     else:
         items, mean = folder_items(images, limit)
-    pipe.resolve_figure_colors(figure_colors, prior_saturation)      # before any work
     result = evaluate(pipe, items, mean, seed=seed, temperature=temperature, progress=progress,
                       consensus=consensus, class_colors=class_colors,
                       figure_colors=figure_colors, prior_saturation=prior_saturation)

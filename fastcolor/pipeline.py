@@ -568,11 +568,14 @@ class Pipeline:
         with kernel_mode(self.backend.kernel_mode):    # "reference": pure PyTorch everywhere
             outline = self._condition_input(page, drawn)                # (drawn * T, 1, S, S)
             with _timed(clock, "condition"):                                             # 2
-                cond, prior = self._batched(self._condition, outline[:T])
+                cond, prior = self._batched(
+                    lambda o: self._condition(o, with_prior=figure_colors == "prior"),
+                    outline[:T])
                 cond = cond.repeat(drawn, 1, 1, 1)
             with _timed(clock, "generate"):
-                lowres = self._generate(cond, seed, page, hints, temperature, drawn)     # 3
-                figure = self._figure_colors(lowres, prior, page, hints, figure_colors,  # 3b
+                hint_grid = self._lowres_hints(page, hints, drawn)
+                lowres = self._generate(cond, seed, page, hint_grid, temperature, drawn)  # 3
+                figure = self._figure_colors(lowres, prior, hint_grid, figure_colors,    # 3b
                                              prior_saturation, drawn)
             with _timed(clock, "detect"):
                 colors, prob, mask, bg = self._detect(outline, lowres, figure, page,     # 4
@@ -696,10 +699,13 @@ class Pipeline:
         return squares.to(self.device, self.dtype).repeat(samples, 1, 1, 1)
 
     # ---- 2. condition -------------------------------------------------------------------
-    def _condition(self, outline: torch.Tensor):
+    def _condition(self, outline: torch.Tensor, with_prior: bool):
         """Outline ``(n, 1, S, S)`` -> (conditioning features ``(n, C, s, s)``, the color
-        prior's colors ``(n, 3, s, s)`` in about [-1, 1] or None without a prior)."""
-        return self.backend.condition_and_prior(self.model.lowres, outline)
+        prior's colors ``(n, 3, s, s)`` in about [-1, 1], or None when step 3b does not
+        paint with them)."""
+        if with_prior:
+            return self.backend.condition_and_prior(self.model.lowres, outline)
+        return self.backend.condition(self.model.lowres, outline), None
 
     # ---- 3. generate --------------------------------------------------------------------
     def _noise(self, page: Page, seed: int, samples: int) -> torch.Tensor:
@@ -718,10 +724,11 @@ class Pipeline:
                 noise[[n * T + i for i in idx]] = draw[n * len(idx):(n + 1) * len(idx)]
         return noise.to(self.device)
 
-    def _generate(self, cond, seed, page, hints, temperature, samples) -> torch.Tensor:
-        """The low-res samples ``(samples * T, 3, s, s)`` in [-1, 1]."""
+    def _generate(self, cond, seed, page, hint_grid, temperature, samples) -> torch.Tensor:
+        """The low-res samples ``(samples * T, 3, s, s)`` in [-1, 1]; ``hint_grid``: what
+        ``_lowres_hints`` returns for the page."""
         noise = self._noise(page, seed, samples)
-        hint_colors, hint_mask = self._lowres_hints(page, hints, samples)
+        hint_colors, hint_mask = hint_grid
         pixelcnn = self.model.lowres.pixelcnn
 
         def run(c, z, *h):
@@ -732,7 +739,8 @@ class Pipeline:
             return self._batched(run, cond, noise)
         return self._batched(run, cond, noise, hint_colors, hint_mask)
 
-    def _figure_colors(self, lowres, prior, page, hints, mode: str, saturation: float,
+    @staticmethod
+    def _figure_colors(lowres, prior, hint_grid, mode: str, saturation: float,
                        samples: int) -> torch.Tensor:
         """3b. The low-res colors ``(samples * T, 3, s, s)`` in [-1, 1] the polisher paints
         the figure (all but the detected background) from: ``mode`` "sample" the samples'
@@ -744,7 +752,7 @@ class Pipeline:
             return lowres
         gray = prior.mean(dim=1, keepdim=True)
         colors = (gray + saturation * (prior - gray)).clamp(-1, 1).repeat(samples, 1, 1, 1)
-        hint_colors, hint_mask = self._lowres_hints(page, hints, samples)
+        hint_colors, hint_mask = hint_grid
         if hint_colors is not None:
             colors = torch.where(hint_mask[:, None], hint_colors, colors)
         return colors.to(lowres.dtype)

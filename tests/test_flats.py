@@ -356,17 +356,17 @@ def test_pages_keep_their_shape(pipe, h, w):
     cy, cx, rad = h // 2, w // 2, 30
     cv2.circle(img, (cx, cy), rad, 0, 2, AA)
     seen = []
-    condition = pipe.backend.condition_and_prior
+    condition = pipe.backend.condition
 
     def spy(lowres, outline):
         seen.append(outline[:, 0].cpu().numpy().copy())
         return condition(lowres, outline)
 
-    pipe.backend.condition_and_prior = spy
+    pipe.backend.condition = spy
     try:     # no detector: its (untrained) mask would cut the disk (fastcolor.flats.split)
         r = pipe(img, seed=0, detect_background=False)
     finally:
-        pipe.backend.condition_and_prior = condition
+        pipe.backend.condition = condition
     squares, tiles = np.concatenate(seen), r.extras["tiles"]
     assert len(tiles) >= 2 and len(squares) == len(tiles)    # a 3:1 page is tiled
     size = pipe.config.image_size
