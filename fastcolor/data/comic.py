@@ -353,10 +353,15 @@ def _balloon(canvas: _Canvas, rng, inner_vis, line_width: float) -> None:
     lw = max(_SS, int(round(line_width * _SS)))            # at least 1 px
 
     def shape(c, k, grow):
-        cv2.ellipse(c, (int(round(cx * k)), int(round(cy * k))),
-                    (int(round(rx * k + grow)), int(round(ry * k + grow))), 0, 0, 360, 255, -1)
+        """The balloon grown (``grow`` > 0) or shrunk by ``grow`` px at scale ``k``: the
+        tail's triangle offset like the ellipse, so the outline (outside minus inside)
+        runs around the tail and stays closed where the tail meets the ellipse."""
         pts = (tail * k).astype(np.int32)
         cv2.fillPoly(c, [pts], 255)
+        edge = max(1, int(round(2 * abs(grow))))
+        cv2.polylines(c, [pts], True, 255 if grow > 0 else 0, edge)     # dilate / erode
+        cv2.ellipse(c, (int(round(cx * k)), int(round(cy * k))),
+                    (int(round(rx * k + grow)), int(round(ry * k + grow))), 0, 0, 360, 255, -1)
     outside = _shape_alpha(size, lambda c, k: shape(c, k, lw / 2))
     inside = _shape_alpha(size, lambda c, k: shape(c, k, -lw / 2))
     # text: rows of scribbles inside the ellipse
