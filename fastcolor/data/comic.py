@@ -353,9 +353,11 @@ def _balloon(canvas: _Canvas, rng, inner_vis, line_width: float) -> None:
     lw = max(_SS, int(round(line_width * _SS)))            # at least 1 px
 
     def shape(c, k, grow):
-        """The balloon grown (``grow`` > 0) or shrunk by ``grow`` px at scale ``k``: the
-        tail's triangle offset like the ellipse, so the outline (outside minus inside)
-        runs around the tail and stays closed where the tail meets the ellipse."""
+        """The balloon at scale ``k``, grown by ``grow`` px (``grow`` < 0: shrunk by
+        ``-grow``): the tail's triangle offset like the ellipse (its edges drawn
+        ``2 |grow|`` thick in paper or in nothing before the ellipse fills its base
+        again), so the outline, outside minus inside, runs around the tail and stays
+        closed where the tail meets the ellipse."""
         pts = (tail * k).astype(np.int32)
         cv2.fillPoly(c, [pts], 255)
         edge = max(1, int(round(2 * abs(grow))))
