@@ -359,10 +359,15 @@ def test_comic_border_is_not_special(comic_batch):
     assert paper_ring < 0.5
 
 
-def test_balloons_are_white_and_not_background(fill_drawings, monkeypatch):
-    monkeypatch.setattr(comic, "BALLOON_TWO", 1.0)         # every panel: two balloons
+@pytest.fixture
+def two_balloons_a_panel(monkeypatch):
+    """Every comic panel composed in the test holds two balloons and no hatching or dots."""
+    monkeypatch.setattr(comic, "BALLOON_TWO", 1.0)
     monkeypatch.setattr(comic, "HATCHING", 0.0)
     monkeypatch.setattr(comic, "TONE", 0.0)
+
+
+def test_balloons_are_white_and_not_background(fill_drawings, two_balloons_a_panel):
     rng = np.random.default_rng(0)
     with_text = 0
     for _ in range(10):
@@ -376,15 +381,12 @@ def test_balloons_are_white_and_not_background(fill_drawings, monkeypatch):
     assert with_text >= 8                                    # scribbled text inside
 
 
-def test_balloon_outlines_close_around_their_tails(fill_drawings, monkeypatch):
+def test_balloon_outlines_close_around_their_tails(fill_drawings, two_balloons_a_panel):
     """The outline runs around the tail: the balloon's paper is its own closed region of
     the line art, not one region with the background, in all but a few panels (a tail
     without ink left the ellipse's outline open where the tail met it, so the flats
     leaked the background into nearly every balloon)."""
     from fastcolor.flats import find_regions
-    monkeypatch.setattr(comic, "BALLOON_TWO", 1.0)
-    monkeypatch.setattr(comic, "HATCHING", 0.0)
-    monkeypatch.setattr(comic, "TONE", 0.0)
     rng = np.random.default_rng(1)
     leaks = 0                                # panels with a balloon open to the background
     for _ in range(12):
