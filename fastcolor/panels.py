@@ -42,7 +42,12 @@ way comic panel extractors do it:
   picture, not panels: drawings on paper with white space between them (an
   illustration, a character sheet, a borderless panel crop) share one background and
   one sample, so the page is the whole page. Borderless panels beside framed ones (a
-  webtoon alternating the two) are still cut.
+  webtoon alternating the two) are still cut;
+* **a drawn box is no frame**: the framed boxes count as panel frames only when together
+  (their bounding box) they reach across at least ``FRAME_SPAN`` of the page's width or
+  height, as the frames of a page's panels do from margin to margin. A sign, a ticket,
+  a card or a screen drawn among borderless drawings is framed too, but small: cut out
+  as a panel it took its own sample and background, and the page around it white paper.
 
 Defaults scale with the page's *short* side, so a webtoon strip 800 px wide and 20000 px
 tall is judged like an 800 px wide page (its gutters scale with its width, not its
@@ -85,6 +90,7 @@ _SPECK_SHARE = 0.01  # specks cover at most this share of their lines (not a scr
 _MEDIAN_SAMPLES = 1 << 20  # pixels the paper level's median reads at most
 FRAME_DEPTH = 0.1  # a panel's frame lies within this share of its box from each side
 FRAME_INK = 0.8  # ... as a line (row or column) at least this share ink
+FRAME_SPAN = 0.75  # the framed boxes together span at least this share of the page one way
 
 
 @dataclass(frozen=True)
@@ -204,9 +210,21 @@ def find_panels(gray: np.ndarray, *, min_gutter: int | None = None,
     cutter = _XYCut(ink, min_gutter, min_area, pad, rtl)
     cutter.split((0, height, 0, width), (0, height, 0, width), axis=0)
     panels = cutter.panels
-    if len(panels) > 1 and not any(_framed(ink, b) for b in panels):
+    if len(panels) > 1 and not _frames_span_page([b for b in panels if _framed(ink, b)],
+                                                 height, width):
         return [Box(0, 0, height, width)]       # one picture: drawings on paper, no frame
     return panels or [Box(0, 0, height, width)]
+
+
+def _frames_span_page(framed: list[Box], height: int, width: int) -> bool:
+    """Whether the framed boxes together (their bounding box) span at least
+    ``FRAME_SPAN`` of the page's height or width: panel frames, not a box drawn in a
+    picture."""
+    if not framed:
+        return False
+    rows = max(b.bottom for b in framed) - min(b.top for b in framed)
+    cols = max(b.right for b in framed) - min(b.left for b in framed)
+    return rows >= FRAME_SPAN * height or cols >= FRAME_SPAN * width
 
 
 def _framed(ink: np.ndarray, box: Box) -> bool:

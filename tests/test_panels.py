@@ -174,6 +174,27 @@ def test_borderless_art_separated_by_paper():
     assert_boxes(panels[3:], [frame])
 
 
+def test_a_box_drawn_among_borderless_art_is_no_panel_frame():
+    """A sign drawn in an illustration is framed like a panel, but a panel's frames reach
+    across the page: framed boxes spanning under FRAME_SPAN of it either way leave the
+    page one picture; a framed box across the page is a panel beside the art."""
+    def page_with(box):
+        page = canvas(800, 1000)
+        rng = np.random.default_rng(12)
+        art(page, 60, 400, 420, 740, rng)              # borderless drawings ...
+        art(page, 520, 400, 940, 740, rng)
+        return bordered(page, [box], rng)               # ... under a framed box
+
+    sign = (600, 80, 860, 300)                          # 26 % of the width, 28 % of the height
+    assert find_panels(page_with(sign)) == [Box(0, 0, 800, 1000)]
+    frame = (100, 60, 880, 320)                         # 78 % of the width
+    page = page_with(frame)
+    panels = find_panels(page)
+    check(panels, page.shape)
+    assert len(panels) == 3
+    assert_boxes(panels[:1], [frame])
+
+
 def test_a_line_crossing_the_gap_between_art_keeps_it_one_panel():
     page = canvas(800, 400)
     bordered(page, [(20, 620, 380, 780)], np.random.default_rng(11))   # a framed panel
