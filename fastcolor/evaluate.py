@@ -55,7 +55,11 @@ low-res sample either way), and measured:
   share the output leaves white (>= 250 in every channel); and ``white_frame_excess``:
   that share minus the same share over the rest of the paper (a page whose chosen
   background is white everywhere has no frame; a white band around colored paper does):
-  0 when the border is not special;
+  0 when the border is not special; and ``white_frame_in_class``: the same difference
+  taken within each truth class (background, figure) and weighted by the class's band
+  pixels, not clipped: a white background chosen where the artist's is colored is as
+  white inside as in the band and is no frame, where ``white_frame_excess`` still counts
+  it against the figure's colors inside; negative when the band is less white;
 - **ink preserved**: the fraction of ink pixels (outline value 0) that stay black (0, 0,
   0) in the output: must be 1.0;
 - **time**: seconds per image (the run with the detector, after one warm-up run).
@@ -206,6 +210,27 @@ def white_frame_excess(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
         return None
     white = (image >= 250).all(axis=-1)
     return max(0.0, float(white[edge].mean() - white[inner].mean()))
+
+
+def white_frame_in_class(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
+                         background: np.ndarray, width: int = 8) -> float | None:
+    """How much whiter the outer ``width`` px band is than the inside, within each truth
+    class: over the paper whose ``truth`` color is not white, per class of ``background``
+    (bool ``(H, W)``, the true background; the rest is the figure) the share ``image``
+    leaves white (>= 250 in every channel) in the band minus the share inside, averaged
+    over the classes weighted by their band pixels; signed (negative: the band is less
+    white); None when no class has pixels both in the band and inside."""
+    band = _border_band(paper.shape, width)
+    colored = paper & (truth < 245).any(axis=-1)
+    white = (image >= 250).all(axis=-1)
+    total = weight = 0.0
+    for cls in (background, ~background):
+        edge, inner = band & colored & cls, ~band & colored & cls
+        if edge.any() and inner.any():
+            n = float(edge.sum())
+            total += n * float(white[edge].mean() - white[inner].mean())
+            weight += n
+    return total / weight if weight else None
 
 
 def ink_preserved(image: np.ndarray, outline: np.ndarray) -> float | None:
@@ -437,6 +462,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
     lost = {"fastcolor": [], "ground_truth": []}
     frame = {"fastcolor": [], "fastcolor_soft": []}
     frame_excess = {"fastcolor": [], "fastcolor_soft": []}
+    frame_class = {"fastcolor": [], "fastcolor_soft": []}
     iou_paper = []
     flat = {m: [] for m in FLAT_SHARE_OF}
     it = items
@@ -512,6 +538,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         for m in frame:
             frame[m].append(white_frame(outputs[m], item.color, paper))
             frame_excess[m].append(white_frame_excess(outputs[m], item.color, paper))
+            frame_class[m].append(white_frame_in_class(outputs[m], item.color, paper,
+                                                       item.background))
 
     bg_with, bg_without = _mean(spread["with_detector"]), _mean(spread["without_detector"])
     ciede = {m: _mean(per[m]["all"]) for m in METHODS}
@@ -552,6 +580,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         "figure_like_background": {k: _mean(v) for k, v in lost.items()},
         "white_frame": {k: _mean(v) for k, v in frame.items()},
         "white_frame_excess": {k: _mean(v) for k, v in frame_excess.items()},
+        "white_frame_in_class": {k: _mean(v) for k, v in frame_class.items()},
         "seconds_per_image": _mean(times),
         "seconds_per_image_median": float(np.median(times)) if times else None,
         "backend": pipe.backend.name,
@@ -628,7 +657,9 @@ def format_table(r: dict) -> str:
               f"outer 8 px that should not be white (soft "
               f"{_fmt(r.get('white_frame', {}).get('fastcolor_soft'))}); whiter than the "
               f"inside by {_fmt(r.get('white_frame_excess', {}).get('fastcolor'))} (soft "
-              f"{_fmt(r.get('white_frame_excess', {}).get('fastcolor_soft'))})",
+              f"{_fmt(r.get('white_frame_excess', {}).get('fastcolor_soft'))}), within "
+              f"each truth class by {_fmt(r.get('white_frame_in_class', {}).get('fastcolor'))}"
+              f" (soft {_fmt(r.get('white_frame_in_class', {}).get('fastcolor_soft'))})",
               f"seconds per image  {_fmt(r['seconds_per_image'], 4)} (median "
               f"{_fmt(r['seconds_per_image_median'], 4)})",
               "targets            " + ", ".join(f"{k}: {v}" for k, v in r["targets"].items())]

@@ -14,7 +14,7 @@ from fastcolor.data.build import build_dataset
 from fastcolor.evaluate import (METHODS, chroma_spread, ciede2000, colorfulness,
                                 estimate_background, evaluate, figure_like_background,
                                 flat_share, folder_items, ink_preserved, lay_ink, region_color_error, rgb_to_lab,
-                                white_frame, white_frame_excess)
+                                white_frame, white_frame_excess, white_frame_in_class)
 from fastcolor.figure import COLUMNS, render_grid
 from fastcolor.pipeline import Pipeline
 
@@ -138,6 +138,33 @@ def test_colorfulness_and_white_frame_metrics():
     inside_white = red.copy()                    # white inside, red band: nothing to clip
     inside_white[8:-8, 8:-8] = 255
     assert white_frame_excess(inside_white, red, mask) == 0.0
+
+
+def test_white_frame_in_class_tells_a_frame_from_a_white_background():
+    """A red figure on a blue background: painting the background white everywhere is
+    no frame within its class (the plain excess counts it against the red figure inside);
+    a white band around the right colors is one; a band less white is negative."""
+    truth = np.zeros((40, 40, 3), np.uint8)
+    truth[...] = (40, 60, 200)                                  # blue background
+    truth[6:26, 6:26] = (220, 30, 30)                           # red figure, band and inside
+    background = np.ones((40, 40), bool)
+    background[6:26, 6:26] = False
+    paper = np.ones((40, 40), bool)
+    white_bg = truth.copy()
+    white_bg[background] = 255
+    assert white_frame_excess(white_bg, truth, paper) > 0.4     # counted as a frame
+    assert white_frame_in_class(white_bg, truth, paper, background) == pytest.approx(0.0)
+    assert white_frame_in_class(truth, truth, paper, background) == 0.0
+    framed = truth.copy()
+    framed[:8], framed[-8:], framed[:, :8], framed[:, -8:] = 255, 255, 255, 255
+    assert white_frame_in_class(framed, truth, paper, background) == pytest.approx(1.0)
+    inside_white = white_bg.copy()                              # the band keeps its blue
+    band = np.zeros((40, 40), bool)
+    band[:8], band[-8:], band[:, :8], band[:, -8:] = True, True, True, True
+    inside_white[band & background] = truth[band & background]
+    got = white_frame_in_class(inside_white, truth, paper, background)
+    assert got is not None and got < -0.5
+    assert white_frame_in_class(truth, np.full_like(truth, 255), paper, background) is None
 
 
 def test_flat_share_metric():
