@@ -47,7 +47,8 @@ way comic panel extractors do it:
   (their bounding box) they reach across at least ``FRAME_SPAN`` of the page's width or
   height, as the frames of a page's panels do from margin to margin. A sign, a ticket,
   a card or a screen drawn among borderless drawings is framed too, but small: cut out
-  as a panel it took its own sample and background, and the page around it white paper.
+  as a panel it would take its own sample and background, and leave the page around it
+  white paper.
 
 Defaults scale with the page's *short* side, so a webtoon strip 800 px wide and 20000 px
 tall is judged like an 800 px wide page (its gutters scale with its width, not its
