@@ -198,18 +198,30 @@ def white_frame(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
     return float((image[band] >= 250).all(axis=-1).mean())
 
 
+def _band_minus_inside(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
+                       classes, width: int) -> list[tuple[int, float]]:
+    """For each bool ``(H, W)`` mask of ``classes``, over its paper whose ``truth`` color
+    is not white: ``(band pixels, white share in the outer width px band - white share
+    inside)``, for the classes with pixels on both sides (white: >= 250 in every
+    channel of ``image``)."""
+    band = _border_band(paper.shape, width)
+    colored = paper & (truth < 245).any(axis=-1)
+    white = (image >= 250).all(axis=-1)
+    out = []
+    for cls in classes:
+        edge, inner = band & colored & cls, ~band & colored & cls
+        if edge.any() and inner.any():
+            out.append((int(edge.sum()), float(white[edge].mean() - white[inner].mean())))
+    return out
+
+
 def white_frame_excess(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
                        width: int = 8) -> float | None:
     """``white_frame`` minus the share of the other non-white-in-truth paper pixels that
     ``image`` leaves white: how much whiter the border band is than the page's inside
     (clipped at 0); None when the band or the inside has no such pixel."""
-    band = _border_band(paper.shape, width)
-    colored = paper & (truth < 245).any(axis=-1)
-    edge, inner = band & colored, ~band & colored
-    if not edge.any() or not inner.any():
-        return None
-    white = (image >= 250).all(axis=-1)
-    return max(0.0, float(white[edge].mean() - white[inner].mean()))
+    parts = _band_minus_inside(image, truth, paper, [paper], width)
+    return max(0.0, parts[0][1]) if parts else None
 
 
 def white_frame_in_class(image: np.ndarray, truth: np.ndarray, paper: np.ndarray,
@@ -220,17 +232,9 @@ def white_frame_in_class(image: np.ndarray, truth: np.ndarray, paper: np.ndarray
     leaves white (>= 250 in every channel) in the band minus the share inside, averaged
     over the classes weighted by their band pixels; signed (negative: the band is less
     white); None when no class has pixels both in the band and inside."""
-    band = _border_band(paper.shape, width)
-    colored = paper & (truth < 245).any(axis=-1)
-    white = (image >= 250).all(axis=-1)
-    total = weight = 0.0
-    for cls in (background, ~background):
-        edge, inner = band & colored & cls, ~band & colored & cls
-        if edge.any() and inner.any():
-            n = float(edge.sum())
-            total += n * float(white[edge].mean() - white[inner].mean())
-            weight += n
-    return total / weight if weight else None
+    parts = _band_minus_inside(image, truth, paper, [background, ~background], width)
+    weight = sum(n for n, _ in parts)
+    return sum(n * d for n, d in parts) / weight if weight else None
 
 
 def ink_preserved(image: np.ndarray, outline: np.ndarray) -> float | None:
