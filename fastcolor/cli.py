@@ -772,7 +772,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "drawings, speech balloons, hatching and dots, thin to thick and "
                     "hard or anti-aliased lines, on white (2 panels in 5), pale or flat "
                     "backgrounds; --composition emoji: the first composition, 1-3 "
-                    "drawings on a flat color in a bordered panel. The cache carries the "
+                    "drawings on a flat color in a bordered panel; --composition mixed: "
+                    "both, one panel in four the emoji kind. The cache carries the "
                     "CC BY-SA 4.0 license; keep it out of git. With --images DIR: your own "
                     "colored pages or webtoon strips instead (PNG/JPEG/WebP, any size): "
                     "cut into panels, outlines made from them (Canny + dark pixels), the "
@@ -792,7 +793,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default 0.1)")
     db.add_argument("--seed", type=int, default=0,
                     help="random seed of the panel layouts, colors and validation split")
-    db.add_argument("--composition", default=None, choices=["comic", "emoji"],
+    db.add_argument("--composition", default=None, choices=["comic", "emoji", "mixed"],
                     help="how panels are composed (default comic; see the description)")
     db.add_argument("--emoji", default=None, metavar="HEX,HEX,...",
                     help="only these OpenMoji hexcodes (small caches, tests)")

@@ -446,3 +446,28 @@ def test_comic_cache_round_trip_and_old_caches(tmp_path):
     with pytest.raises(openmoji.DataError, match="composition"):
         build_dataset(tmp_path / "x", size=48, panels=2, hexcodes=TEST_EMOJI, progress=False,
                       composition="manga")
+
+
+def test_mixed_cache_holds_both_compositions(tmp_path):
+    """--composition mixed: comic panels and, one in four on average, emoji panels (at most
+    three drawings, no comic flags), from one split's drawings, reproducible."""
+    index = build_dataset(tmp_path, size=48, panels=24, val_panels=4, seed=3, val_fraction=0.5,
+                          hexcodes=TEST_EMOJI, progress=False, composition="mixed")
+    assert index["composition"] == "mixed" and cache.read_index(tmp_path)["composition"] == "mixed"
+    n_emoji = index["splits"]["train"]["emoji_panels"]
+    assert 0 < n_emoji < 24 and set(index["splits"]["train"]["features"]) == set(comic.FLAGS)
+    train = cache.load_split(tmp_path, "train")
+    # emoji panels carry no comic flags; a comic panel always some (its border or none)
+    assert (train.flags == 0).sum() == n_emoji
+    assert all(len(e.split("+")) <= 3 for e in train.emoji[train.flags == 0])
+    train_emoji = set(index["splits"]["train"]["emoji"])
+    for names in train.emoji:
+        assert set(names.split("+")) <= train_emoji
+    val_emoji = set(index["splits"]["val"]["emoji"])
+    assert not {base_key(h) for h in train_emoji} & {base_key(h) for h in val_emoji}
+    again = build_dataset(tmp_path / "again", size=48, panels=24, val_panels=4, seed=3,
+                          val_fraction=0.5, hexcodes=TEST_EMOJI, progress=False,
+                          composition="mixed")
+    assert again["splits"] == index["splits"]
+    np.testing.assert_array_equal(cache.load_split(tmp_path / "again", "train").color,
+                                  train.color)

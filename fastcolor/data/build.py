@@ -9,7 +9,9 @@ cropped to its bounding box, and drop near-black-and-white drawings
 only, with the ``composition`` asked for: ``comic`` (default; ``comic.compose_comic_panel``,
 1-6 drawings, panel grids, balloons, hatching, white backgrounds...) or ``emoji`` (the
 first composition, ``panels.compose_panel``: 1-3 drawings on a flat color in a bordered
-panel); write shards and ``index.json`` (``cache``; it records the composition and the
+panel) or ``mixed`` (each panel comic, or emoji with probability ``MIXED_EMOJI_SHARE``:
+single drawings on a flat color beside comic pages, both kinds of line art a user brings);
+write shards and ``index.json`` (``cache``; it records the composition and the
 share of panels holding each ``comic.FLAGS`` feature).
 
 The data is derived from OpenMoji (https://openmoji.org), CC BY-SA 4.0: "All emojis
@@ -27,11 +29,14 @@ import numpy as np
 from .. import __version__
 from ..atomic import write_atomic
 from . import comic
-from .cache import COMPOSITIONS, FORMAT, SHARD_SIZE, SPLITS, PanelSet, write_index, write_shard
+from .cache import FORMAT, SHARD_SIZE, SPLITS, PanelSet, write_index, write_shard
 from .openmoji import (ATTRIBUTION, DataError, is_flag, list_emoji, openmoji_version,
                        select_emoji, split_of)
 from .panels import compose_panel
 from .render import Drawing, is_colorful, render_emoji
+
+BUILT = ("comic", "emoji", "mixed")    # the compositions build_dataset composes
+MIXED_EMOJI_SHARE = 0.25               # mixed: the share of panels composed as emoji
 
 
 def _progress(iterable, enabled: bool, **kwargs):
@@ -63,11 +68,11 @@ def build_dataset(out, *, size: int = 128, panels: int = 4000, val_panels: int |
     size: working size S of the panels; panels / val_panels: how many training /
     validation panels (val default: panels // 10, at least 1); hexcodes: only these
     emoji (tests, small caches); svg_dir: another folder of OpenMoji SVGs; composition:
-    ``comic`` or ``emoji``."""
-    if composition not in COMPOSITIONS[:2]:
-        raise DataError(f"--composition must be one of {', '.join(COMPOSITIONS[:2])}, "
+    ``comic``, ``emoji`` or ``mixed``."""
+    if composition not in BUILT:
+        raise DataError(f"--composition must be one of {', '.join(BUILT)}, "
                         f"got {composition!r}")
-    min_size = 32 if composition == "comic" else 16
+    min_size = 16 if composition == "emoji" else 32
     if size < min_size:
         raise DataError(f"--size must be at least {min_size} for the {composition} "
                         f"composition, got {size}")
@@ -91,10 +96,22 @@ def build_dataset(out, *, size: int = 128, panels: int = 4000, val_panels: int |
     flags = [e.hexcode for e in everything if is_flag(e.hexcode)]
     chosen = select_emoji(everything)
     # rendered a little larger than the panel so placing a drawing mostly shrinks it
-    drawings, grayish = render_drawings(chosen, int(round(size * 1.25)), progress,
-                                        fill=composition == "comic")
-    by_split = {s: [d for d in drawings if split_of(d.hexcode, val_fraction) == s]
-                for s in SPLITS}
+    # comic panels take the fills (their own lines are drawn over them), emoji panels
+    # the whole drawing; mixed renders both, the same emoji kept in both lists
+    render_size = int(round(size * 1.25))
+    fills, whole, grayish = [], [], []
+    if composition != "emoji":
+        fills, grayish = render_drawings(chosen, render_size, progress, fill=True)
+    if composition != "comic":
+        whole, grayish = render_drawings(chosen, render_size, progress)
+    if composition == "mixed":
+        kept = {d.hexcode for d in fills} & {d.hexcode for d in whole}
+        fills = [d for d in fills if d.hexcode in kept]
+        whole = [d for d in whole if d.hexcode in kept]
+        grayish = sorted({e.hexcode for e in chosen} - kept)
+    pools = {kind: {s: [d for d in drawings if split_of(d.hexcode, val_fraction) == s]
+                    for s in SPLITS} for kind, drawings in (("comic", fills), ("emoji", whole))}
+    by_split = pools["emoji" if composition == "emoji" else "comic"]
     counts = {"train": panels, "val": val_panels}
 
     index = {
@@ -119,10 +136,14 @@ def build_dataset(out, *, size: int = 128, panels: int = 4000, val_panels: int |
             raise DataError(f"no {split} emoji to compose {n} {split} panels from (the "
                             f"split hashes base emoji; give more emoji or --val-panels 0)")
         rng = np.random.default_rng([seed, SPLITS.index(split)])
-        buf, color_sum = [], np.zeros(3)
+        buf, color_sum, emoji_panels = [], np.zeros(3), 0
         feature_counts = dict.fromkeys(comic.FLAGS, 0)
         for i in _progress(range(n), progress, desc=f"{split} panels", unit="panel"):
-            if composition == "comic":
+            kind = composition
+            if composition == "mixed":
+                kind = "emoji" if rng.random() < MIXED_EMOJI_SHARE else "comic"
+            pool = pools[kind][split]
+            if kind == "comic":
                 k = comic.drawing_count(rng, len(pool))
                 pick = rng.choice(len(pool), size=k, replace=False)
                 panel = comic.compose_comic_panel([pool[j] for j in pick], rng, size,
@@ -131,6 +152,7 @@ def build_dataset(out, *, size: int = 128, panels: int = 4000, val_panels: int |
                 k = int(rng.integers(1, min(3, len(pool)) + 1))
                 pick = rng.choice(len(pool), size=k, replace=False)
                 panel = compose_panel([pool[j] for j in pick], rng, size)
+                emoji_panels += 1
             for name, bit in comic.FLAGS.items():
                 feature_counts[name] += bool(panel.flags & bit)
             color_sum += panel.color.reshape(-1, 3).mean(axis=0)
@@ -141,8 +163,10 @@ def build_dataset(out, *, size: int = 128, panels: int = 4000, val_panels: int |
                 info["shards"].append(name)
                 info["panels"] += len(buf)
                 buf = []
-        if composition == "comic":
+        if composition != "emoji":
             info["features"] = {k: round(v / n, 4) for k, v in feature_counts.items()}
+        if composition == "mixed":
+            info["emoji_panels"] = emoji_panels
         if split == "train":
             index["train_mean_color"] = [float(v) for v in color_sum / n]
     index["build_seconds"] = round(time.time() - t0, 1)

@@ -24,7 +24,8 @@ border that no drawing (or, comic, balloon) covers; ink, gutters, page margins,
 neighbouring panels and balloons are never background.
 
 ``index.json``: ``format`` (1), ``size``, ``seed``, ``val_fraction``, ``composition``
-(``"comic"`` or ``"emoji"``, see ``fastcolor.data.comic`` / ``panels``; ``"images"``:
+(``"comic"`` or ``"emoji"``, see ``fastcolor.data.comic`` / ``panels``; ``"mixed"``: both,
+a panel each, the count of emoji panels per split in ``emoji_panels``; ``"images"``:
 panels cut from a folder of colored pages, see ``fastcolor.data.images``; a cache
 without it is an emoji cache, the only kind built before), per split the
 panel count, shard files and emoji used, the dropped emoji, ``train_mean_color`` (the
@@ -48,7 +49,7 @@ SHARD_SIZE = 1000
 SPLITS = ("train", "val")
 ARRAYS = ("color", "line", "extracted", "background", "bg_color", "emoji", "flags")
 OPTIONAL = ("flags",)      # absent from older shards: read as zeros
-COMPOSITIONS = ("comic", "emoji", "images")
+COMPOSITIONS = ("comic", "emoji", "mixed", "images")
 
 
 @dataclass
