@@ -43,7 +43,11 @@ low-res sample either way), and measured:
   a drawing whose own fill covers the panel, weigh on the mean); the
   share of the true background left in the polisher's colors (``background_missed``)
   and the share of the figure painted as background (``figure_as_background``), both
-  over paper pixels;
+  over paper pixels; beside it, a baseline: the paper IoU of the region oracle
+  (``region_oracle_iou_paper``, ``region_oracle_background``: every closed region of the
+  line art takes its true majority class), the best a mask that follows the line art's
+  regions can do; the pipeline cuts a region along the detector's mask where it is part
+  background (``split``), so it can score above it;
 - **colorfulness** (Hasler and Suesstrunk 2003, ``sqrt(sd_rg^2 + sd_yb^2) + 0.3
   sqrt(mu_rg^2 + mu_yb^2)`` over the paper pixels) of the output and of the ground
   truth: a pale wash scores far below the truth;
@@ -307,6 +311,21 @@ def _region_medians(rgb: np.ndarray, lab_ids: np.ndarray, n: int) -> np.ndarray:
     return np.stack([grouped_median(lab_ids, lab[:, c], n) for c in range(3)], 1)
 
 
+def region_oracle_background(labels: np.ndarray, paper: np.ndarray,
+                             background: np.ndarray) -> np.ndarray:
+    """The background mask of an oracle that knows the truth but decides whole regions:
+    every region of ``labels`` (int ``(H, W)``) takes the class most of its ``paper``
+    pixels have in ``background`` (bool ``(H, W)``); bool ``(H, W)``. Its IoU is the best
+    a detector whose mask follows the line art's closed regions can score: what the truth
+    calls figure with no line around it (a colored square behind a drawing, a contour
+    left open) is out of its reach."""
+    n = int(labels.max()) + 1
+    ids = labels[paper]
+    area = np.bincount(ids, minlength=n)
+    bg = np.bincount(ids, weights=background[paper].astype(np.float64), minlength=n)
+    return (bg > area / 2)[labels]
+
+
 def figure_like_background(image: np.ndarray, labels: np.ndarray, paper: np.ndarray,
                            background: np.ndarray, tolerance: float = 10.0) -> float | None:
     """The share of the figure (the regions of ``labels`` mostly outside ``background``,
@@ -467,7 +486,7 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
     frame = {"fastcolor": [], "fastcolor_soft": []}
     frame_excess = {"fastcolor": [], "fastcolor_soft": []}
     frame_class = {"fastcolor": [], "fastcolor_soft": []}
-    iou_paper = []
+    iou_paper, iou_oracle = [], []
     flat = {m: [] for m in FLAT_SHARE_OF}
     it = items
     if progress:
@@ -488,10 +507,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         low = cv2.resize(det.lowres, (W, H), interpolation=cv2.INTER_LINEAR)
         labels = find_regions(item.outline)
         paper = item.outline >= 250
-        n = int(labels.max()) + 1
-        region_bg = np.bincount(labels[paper], weights=item.background[paper].astype(float),
-                                minlength=n) > np.bincount(labels[paper], minlength=n) / 2
-        class_img = np.where(region_bg[labels][..., None], class_rgb[0], class_rgb[1])
+        region_bg = region_oracle_background(labels, paper, item.background)
+        class_img = np.where(region_bg[..., None], class_rgb[0], class_rgb[1])
         outputs = {
             "fastcolor": det.image, "fastcolor_soft": soft.image,
             "fastcolor_no_detector": nodet.image,
@@ -534,6 +551,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         iou.append(float((truth & pred).sum() / union) if union else None)
         union = ((truth | pred) & paper).sum()
         iou_paper.append(float((truth & pred & paper).sum() / union) if union else None)
+        union = ((truth | region_bg) & paper).sum()
+        iou_oracle.append(float((truth & region_bg & paper).sum() / union) if union else None)
         t_bg, t_fg = truth & paper, ~truth & paper
         missed.append(float((t_bg & ~pred).sum() / t_bg.sum()) if t_bg.any() else None)
         figure_bg.append(float((t_fg & pred).sum() / t_fg.sum()) if t_fg.any() else None)
@@ -578,6 +597,8 @@ def evaluate(pipe, items: list[Item], mean_color, seed: int = 0, temperature: fl
         "detector_iou": _mean(iou),
         "detector_iou_paper": _mean(iou_paper),
         "detector_iou_paper_median": _mean(iou_paper, np.median),
+        "region_oracle_iou_paper": _mean(iou_oracle),
+        "region_oracle_iou_paper_median": _mean(iou_oracle, np.median),
         "background_missed": _mean(missed),
         "figure_as_background": _mean(figure_bg),
         "colorfulness": {k: _mean(v) for k, v in colorful.items()},
@@ -652,6 +673,9 @@ def format_table(r: dict) -> str:
               f"; true background missed "
               f"{_fmt(r.get('background_missed'))}, figure painted as background "
               f"{_fmt(r.get('figure_as_background'))})",
+              f"  region oracle    paper pixels {_fmt(r.get('region_oracle_iou_paper'))} "
+              f"(median {_fmt(r.get('region_oracle_iou_paper_median'))}): each closed "
+              f"region of the line art its true majority class",
               f"colorfulness       fastcolor {_fmt(r.get('colorfulness', {}).get('fastcolor'), 1)}"
               f", ground truth {_fmt(r.get('colorfulness', {}).get('ground_truth'), 1)}",
               f"figure like bg     {_fmt(r.get('figure_like_background', {}).get('fastcolor'))}"

@@ -14,7 +14,7 @@ from fastcolor.data.build import build_dataset
 from fastcolor.evaluate import (METHODS, chroma_spread, ciede2000, colorfulness,
                                 estimate_background, evaluate, figure_like_background,
                                 flat_share, folder_items, ink_preserved, lay_ink, region_color_error, rgb_to_lab,
-                                white_frame, white_frame_excess, white_frame_in_class)
+                                region_oracle_background, white_frame, white_frame_excess, white_frame_in_class)
 from fastcolor.figure import COLUMNS, render_grid
 from fastcolor.pipeline import Pipeline
 
@@ -167,6 +167,26 @@ def test_white_frame_in_class_tells_a_frame_from_a_white_background():
     assert white_frame_in_class(truth, np.full_like(truth, 255), paper, background) is None
 
 
+def test_region_oracle_decides_whole_regions():
+    """Two regions split by a line; the truth's background is the left one and a strip of
+    the right one that no line bounds: the oracle gives each region its majority class, so
+    the strip stays figure and its IoU is the left's area over the left's and strip's."""
+    from fastcolor.flats import find_regions
+    outline = np.full((20, 40), 255, np.uint8)
+    outline[:, 20] = 0
+    labels = find_regions(outline, gap=0, min_area=0)
+    paper = outline >= 250
+    truth = np.zeros((20, 40), bool)
+    truth[:, :20] = True
+    truth[:, 21:25] = True                                  # 4 of the right region's 19 columns
+    oracle = region_oracle_background(labels, paper, truth)
+    assert oracle[:, :20].all() and not oracle[:, 21:].any()     # the ink joins a side
+    iou = (oracle & truth & paper).sum() / ((oracle | truth) & paper).sum()
+    assert iou == pytest.approx(20 / 24)
+    truth[:, 21:32] = True                                  # now most of the right region
+    assert region_oracle_background(labels, paper, truth)[:, 21:].all()
+
+
 def test_flat_share_metric():
     outline = np.full((20, 40), 255, np.uint8)
     outline[:, 20] = 0                                   # two regions of 20 x 20 and 20 x 19
@@ -292,6 +312,7 @@ def test_evaluate_on_cache_items(setup):
     # the IoU over paper pixels (ink left out) beside the one over all pixels
     assert 0 <= r["detector_iou_paper"] <= 1 and 0 <= r["detector_iou"] <= 1
     assert 0 <= r["detector_iou_paper_median"] <= 1
+    assert 0 <= r["region_oracle_iou_paper"] <= 1 and 0 <= r["region_oracle_iou_paper_median"] <= 1
 
 
 def test_eval_command(setup, tmp_path, capsys):
