@@ -473,7 +473,7 @@ def cmd_train(args) -> int:
         checkpoint_minutes=args.checkpoint_minutes, progress=not args.quiet,
         real_samples=args.real_samples, real_fraction=args.real_fraction,
         real_temperature=args.real_temperature, real_samples_from=args.real_samples_from,
-        patience=args.patience, lr_cuts=args.lr_cuts,
+        patience=args.patience, lr_cuts=args.lr_cuts, keep_epochs=args.keep_epochs,
         command="fastcolor " + " ".join(sys.argv[1:]) if sys.argv else None)
     summary = train(opts)
     for stage, s in summary["stages"].items():
@@ -882,6 +882,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "early (default 3)")
     t.add_argument("--checkpoint-minutes", type=float, default=10.0,
                    help="also checkpoint every this many minutes (default 10)")
+    t.add_argument("--keep-epochs", action="store_true",
+                   help="also write each finished epoch's weights, better or not, to "
+                        "RUN_DIR/epochs/STAGE-epochNNN.safetensors (a whole weight file "
+                        "each, to compare epochs in the pipeline; weights.safetensors "
+                        "keeps the best by validation loss)")
     t.add_argument("--real-samples", type=int, default=0, metavar="N",
                    help="detector/polisher: first color N training panels (and up to N "
                         "validation panels) with the low-res colorizer (the run's own once "

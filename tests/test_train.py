@@ -415,6 +415,10 @@ def test_train_command(cache, tmp_path, capsys):
         assert f"{stage}: 1 steps" in out
     assert "weights" in out and (tmp_path / "weights.safetensors").is_file()
     Pipeline.from_pretrained(tmp_path / "weights.safetensors")
+    rc = main(["train", "--data", str(cache), "--out", str(tmp_path / "k"), "--stage",
+               "detector", "--config", "tiny", "--batch-size", "8", "--epochs", "1",
+               "--keep-epochs", "--quiet", "--threads", "2"])
+    assert rc == 0 and (tmp_path / "k" / "epochs" / "detector-epoch001.safetensors").is_file()
     rc = main(["train", "--data", str(cache), "--out", str(tmp_path / "x"), "--config", "tiny",
                "--device", "cuda" if not torch.cuda.is_available() else "nope", "--quiet"])
     assert rc != 0
@@ -569,6 +573,35 @@ def test_weights_keep_the_best_epoch_and_plateaus_cut_the_lr(cache, tmp_path, mo
     ck = torch.load(tmp_path / "checkpoint-detector.pt", weights_only=False)
     _, tensors, _ = load_weights(tmp_path / "weights.safetensors")
     assert any(not torch.equal(tensors[f"detector.{k}"], v) for k, v in ck["module"].items())
+
+
+def test_keep_epochs_writes_every_epoch(cache, tmp_path, monkeypatch):
+    """--keep-epochs: each finished epoch's whole weight file under epochs/, better or
+    not; weights.safetensors still keeps the best; without the flag no epochs/ folder."""
+    from fastcolor.train import trainer as tr
+    script = iter([5.0, 6.0, 7.0])                       # epoch 2 is worse; 7: the plain run
+    monkeypatch.setattr(tr.StageTrainer, "validate", lambda self: {"val_loss": next(script)})
+    opts = options(cache, tmp_path / "kept", "detector", steps=None, keep_epochs=True)
+    opts.max_steps, opts.batch_size = {}, {"detector": 8}      # one step an epoch
+    opts.epochs = {"detector": 2}
+    train(opts)
+    run = tmp_path / "kept"
+    files = sorted(p.name for p in (run / "epochs").iterdir())
+    assert files == ["detector-epoch001.safetensors", "detector-epoch002.safetensors"]
+    _, best, _ = load_weights(run / "weights.safetensors")
+    _, one, _ = load_weights(run / "epochs" / files[0])
+    _, two, _ = load_weights(run / "epochs" / files[1])
+    det = [k for k in best if k.startswith("detector.")]
+    assert all(torch.equal(best[k], one[k]) for k in det)                # the best: epoch 1
+    assert any(not torch.equal(one[k], two[k]) for k in det)
+    ck = torch.load(run / "checkpoint-detector.pt", weights_only=False)
+    assert all(torch.equal(two[f"detector.{k}"], v) for k, v in ck["module"].items())
+    assert all(torch.equal(best[k], two[k]) for k in best if not k.startswith("detector."))
+    Pipeline.from_pretrained(run / "epochs" / files[1])
+    plain = options(cache, tmp_path / "plain", "detector", steps=1)
+    train(plain)
+    assert (tmp_path / "plain" / "weights.safetensors").is_file()
+    assert not (tmp_path / "plain" / "epochs").exists()
 
 
 def test_plateau_options_are_checked(cache, tmp_path):

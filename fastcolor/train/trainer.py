@@ -23,6 +23,10 @@ its own optimizer, and write their tensors into one weight file, ``RUN_DIR/weigh
   cache's ``index.json``), ``data``, ``init_sha256`` (the ``--init`` weights' sha256,
   else null), ``steps`` per stage and, per stage, those of the run that last trained it
   (``stages``: steps, data fingerprint and path, composition, init and its sha256);
+- ``epochs/STAGE-epochNNN.safetensors``: with ``--keep-epochs``, the whole weight file
+  as it would be with the stage at the end of epoch NNN (better or not), so any epoch can
+  be evaluated in the pipeline (``weights.safetensors`` keeps only the best by validation
+  loss, which is not always the best on the page);
 - ``real-samples/``: with ``--real-samples N``, the low-res colorizer's samples the
   detector and the polisher train on (``real_samples``: made once from the run's own
   low-res weights, else ``--real-samples-from`` / ``--init``, cached, resumable and
@@ -168,6 +172,7 @@ class TrainOptions:
     lr_factor: float = 0.5             # the cut
     lr_cuts: int = 3                   # cuts without improvement before the stage stops
     min_delta: float = 1e-3            # improvement smaller than this is no improvement
+    keep_epochs: bool = False          # also write every finished epoch's weight file
     progress: bool = True
     command: str | None = None
 
@@ -257,11 +262,17 @@ class Run:
                 "data": str(self.opts.data), "composition": self.index.get("composition"),
                 "init": self.opts.init, "init_sha256": self.init_sha256}
 
-    def write_weights(self, model: FastcolorModel, stage: str, steps: int | None = None) -> str:
+    def epoch_weights_path(self, stage: str, epoch: int) -> Path:
+        return self.dir / "epochs" / f"{stage}-epoch{epoch:03d}.safetensors"
+
+    def write_weights(self, model: FastcolorModel, stage: str, steps: int | None = None,
+                      path=None) -> str:
         """Write ``model``'s ``stage`` tensors into the run's weight file, keeping the
         other stages' tensors already there (the first time, with ``--init``, those of the
         init weights, so fine-tuning one stage keeps the others); returns the sha256. The
-        file's ``fastcolor_training`` metadata (see the module doc) gets this stage's record."""
+        file's ``fastcolor_training`` metadata (see the module doc) gets this stage's record.
+        ``path``: write the merged file there instead (``--keep-epochs``), the run's
+        weight file left as it is."""
         merged = FastcolorModel(self.config)
         training, kept = None, False
         if self.weights_path.is_file():
@@ -282,7 +293,9 @@ class Run:
         state = merged.state_dict()
         state.update({k: v.detach().cpu() for k, v in own.items()})
         merged.load_state_dict(state)
-        return save_weights(merged, self.weights_path, training=training)
+        out = self.weights_path if path is None else Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return save_weights(merged, out, training=training)
 
     def init_model(self, stage: str) -> FastcolorModel:
         torch.manual_seed(self.opts.seed + STAGES.index(stage))
@@ -653,6 +666,9 @@ class StageTrainer:
             self.save_checkpoint()
             if rec["improved"]:
                 sha = self.run.write_weights(self.model, self.stage, self.step)
+            if o.keep_epochs:
+                self.run.write_weights(self.model, self.stage, self.step,
+                                       path=self.run.epoch_weights_path(self.stage, self.epoch))
             last_ckpt = time.time()
             if self.plateaued() and not self.finished():
                 stopped_by = "plateau"
