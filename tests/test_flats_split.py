@@ -135,3 +135,51 @@ def test_the_pipeline_cuts_an_open_figure_and_no_split_keeps_it_whole():
     assert tuple(whole.image[c, c]) == tuple(whole.image[20, 20])
     series = pipe.colorize_series([gray], seed=0, panels=False)
     assert series[0].regions[c, c] == series[0].regions[20, 20]
+
+
+def test_a_small_open_figure_in_a_large_background_is_cut_out(monkeypatch):
+    """A figure a few percent of its region's samples (a small open circle in a large
+    panel: the figure leaks into the whole background) is still a candidate and is cut;
+    with the old share floor (15 %) it stayed whole, painted the background's color."""
+    from fastcolor.flats import split
+    size, c, r = 400, 120, 40
+    gray = np.full((size, size), 255, np.uint8)
+    cv2.rectangle(gray, (2, 2), (size - 3, size - 3), 0, 3)
+    cv2.circle(gray, (c, c), r, 0, 3)
+    gray[c - r - 4:c - r + 12, c - 12:c + 12] = 255          # a 24 px opening at the top
+    yy, xx = np.mgrid[:size, :size]
+    inside = (yy - c) ** 2 + (xx - c) ** 2 < (r - 2) ** 2
+    labels = find_regions(gray, gap=4, min_area=16)
+    ink = find_ink(gray)
+    assert labels[c, c] == labels[300, 300]               # one region: the leak
+    assert inside.sum() < 0.05 * (labels == labels[c, c]).sum()
+    box, field = Box(0, 0, size, size), probability_field(inside)
+    out = split_by_background(labels, ink, [(box, field)], 0.5, 16)
+    assert out[c, c] != out[300, 300] and out[300, 300] == labels[300, 300]
+    assert ((out == out[c, c]) & inside).sum() > 0.95 * (inside & ~ink).sum()
+    monkeypatch.setattr(split, "MIN_SHARE", 0.15)
+    assert split_by_background(labels, ink, [(box, field)], 0.5, 16) is labels
+
+
+def test_a_large_panel_finds_its_necks_shrunk():
+    """A panel WORK_SIDE x 2 or more on its shorter side finds the necks on its regions
+    shrunk (k x k blocks): the open circle drawn 3x larger (shrink 2) is cut as at 1x,
+    the cut scaled back up: the whole inside one new label, little outside it."""
+    from fastcolor.flats import split
+    size = 3 * 200
+    assert size // split.WORK_SIDE == 2
+    gray, inside = open_circle_page(size, opening=3 * 40)
+    labels = find_regions(gray, gap=4, min_area=16)
+    ink = find_ink(gray)
+    c = size // 2
+    assert labels[c, c] == labels[30, 30]
+    box = Box(0, 0, size, size)
+    out = split_by_background(labels, ink, [(box, probability_field(inside, scale=12))], 0.5, 16)
+    assert out[c, c] != out[30, 30] and out[30, 30] == labels[30, 30]
+    figure = out == out[c, c]
+    assert (figure & inside).sum() > 0.95 * (inside & ~ink).sum()
+    assert (figure & ~inside).sum() < 0.10 * figure.sum()
+    assert not (figure & ink & ~(labels == labels[c, c])).any()     # only the region's own
+    for k in np.unique(out):
+        count, _ = cv2.connectedComponents((out == k).astype(np.uint8), connectivity=4)
+        assert count == 2

@@ -40,15 +40,22 @@ import numpy as np
 from .colors import region_samples
 
 __all__ = ["SURE", "MIN_SHARE", "MIN_AREA_FACTOR", "MIN_PANEL_SHARE", "NECK_FRACTIONS",
-           "split_by_background"]
+           "WORK_SIDE", "split_by_background"]
 
-MIN_SHARE = 0.15          # each side at least this share of the region's samples
+MIN_SHARE = 0.02          # each side at least this share of the region's samples (a
+                          # figure leaking through an open contour into a panel's whole
+                          # background is a few % of it: 0.15 left those whole; chosen on
+                          # data/mixed128's validation panels, not the eval's sets)
 MIN_AREA_FACTOR = 16      # a region cut is at least this many times min_area ...
 MIN_PANEL_SHARE = 0.01    # ... and this share of its panel's area
 SURE = 0.5                # a part is sure figure / sure background this far past the
                           # threshold (towards 0 / 1), as a share of the way there
 NECK_FRACTIONS = (1 / 40, 1 / 20, 1 / 10)   # neck radii tried, narrowest first: shares
                                            # of the panel's shorter side
+WORK_SIDE = 256           # a panel whose shorter side is k >= 2 times this finds its necks
+                          # on its regions shrunk k times (k x k blocks; the cut made there
+                          # is scaled back up): the radii are k times larger too, and the
+                          # detector's field is coarser than either
 
 
 def _candidates(labels, ink, pieces, threshold, min_area, keep) -> list:
@@ -90,39 +97,62 @@ def _depth(region: np.ndarray, paper: np.ndarray) -> np.ndarray:
 
 
 def _parts(region: np.ndarray, depth: np.ndarray, radius: int) -> tuple[int, np.ndarray]:
-    """Step 2: ``(count, parts)``, parts int32 of ``region``'s shape, 0 outside the region
-    and ``1..count`` the part of each region pixel (count 1: no neck). The necks are those
-    of the region's paper (``depth``, :func:`_depth`: its ink pixels, which the regions
-    share out, would fill the openings); every pixel of the region, ink included, joins
-    a part."""
+    """Step 2: ``(count, nearest)``, nearest int32 of ``region``'s shape: ``1..count`` the
+    part each pixel of the crop joins (count 1: no neck, all 1); the region's pixels, ink
+    included, are its parts. The necks are those of the region's paper (``depth``,
+    :func:`_depth`: its ink pixels, which the regions share out, would fill the openings)."""
     core = (depth > radius).astype(np.uint8)
     count, lab, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=8)
     big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= max(1, (radius * radius) // 4)) + 1
     if len(big) < 2:
-        return 1, region.astype(np.int32)
+        return 1, np.ones(region.shape, np.int32)
     from scipy import ndimage          # here: importing it costs 0.3 s at every start
     seeds = np.zeros(region.shape, np.int32)
     for k, c in enumerate(big, 1):
         seeds[lab == c] = k
     _, (iy, ix) = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
-    parts = np.where(region, seeds[iy, ix], 0).astype(np.int32)
-    return len(big), parts
+    return len(big), seeds[iy, ix]
 
 
 def _background_side(region, paper, field, radii, threshold):
-    """Steps 2-3: the background side (bool, ``region``'s shape) at the narrowest necks
-    that separate background from figure, or None."""
+    """Steps 2-3: the background side (bool, ``region``'s shape: every pixel of the crop
+    that joins a part not sure figure) at the narrowest necks that separate background
+    from figure, or None."""
     from scipy import ndimage
     depth = _depth(region, paper)
     for radius in radii:
-        count, parts = _parts(region, depth, radius)
+        count, nearest = _parts(region, depth, radius)
         if count < 2:
             continue
+        parts = np.where(region, nearest, 0)
         mean = np.asarray(ndimage.mean(field, parts, np.arange(1, count + 1)))
         figure = mean < threshold * (1 - SURE)               # sure figure
         if figure.any() and (mean > threshold + (1 - threshold) * SURE).any():
-            return np.isin(parts, np.flatnonzero(~figure) + 1)
+            return np.isin(nearest, np.flatnonzero(~figure) + 1)
     return None
+
+
+def _shrink(image: np.ndarray, k: int) -> np.ndarray:
+    """The mean of each ``k x k`` block of a 2-D array (edge blocks padded with edge
+    values), float32."""
+    h, w = image.shape
+    H, W = -(-h // k) * k, -(-w // k) * k
+    padded = np.pad(image.astype(np.float32), ((0, H - h), (0, W - w)), mode="edge")
+    return padded.reshape(H // k, k, W // k, k).mean(axis=(1, 3))
+
+
+def _background_side_shrunk(region, paper, field, radii, threshold, k):
+    """:func:`_background_side` on ``region`` shrunk ``k`` times (a block is region where
+    any of it is, paper where most of it is region paper; the radii divided by ``k``),
+    the side scaled back up to ``region``'s shape, or None."""
+    h, w = region.shape
+    small = _shrink(region, k) > 0
+    small_paper = _shrink(region & paper, k) > 0.5
+    side = _background_side(small, small_paper, _shrink(field, k),
+                            sorted({max(1, round(r / k)) for r in radii}), threshold)
+    if side is None:
+        return None
+    return np.repeat(np.repeat(side, k, axis=0), k, axis=1)[:h, :w]
 
 
 def split_by_background(labels: np.ndarray, ink: np.ndarray, pieces: list, threshold: float,
@@ -130,6 +160,7 @@ def split_by_background(labels: np.ndarray, ink: np.ndarray, pieces: list, thres
     """See the module doc. labels: int32 ``(H, W)``; ink: bool ``(H, W)``; pieces:
     ``[(box, probability), ...]``, the detector's probability float32 ``(h, w)`` at the
     model's scale over each panel box."""
+    from scipy import ndimage
     candidates = _candidates(labels, ink, pieces, threshold, min_area, keep)
     out = None
     next_label = int(labels.max()) + 1
@@ -139,17 +170,22 @@ def split_by_background(labels: np.ndarray, ink: np.ndarray, pieces: list, thres
         sub = labels[box.slice]
         short = min(box.height, box.width)
         radii = sorted({max(3, round(f * short)) for f in NECK_FRACTIONS})
+        shrink = max(1, short // WORK_SIDE)
         field = cv2.resize(prob, (box.width, box.height), interpolation=cv2.INTER_LINEAR)
+        boxes = ndimage.find_objects(sub + 1)          # each label's bounding slices
         for r in here:
-            region = sub == r
-            rows, cols = np.nonzero(region)
-            top, left, bottom, right = rows.min(), cols.min(), rows.max() + 1, cols.max() + 1
-            reg = region[top:bottom, left:right]
-            bg = _background_side(reg, ~ink[box.top + top:box.top + bottom,
-                                            box.left + left:box.left + right],
-                                  field[top:bottom, left:right], radii, threshold)
+            rows, cols = boxes[r]
+            top, left, bottom, right = rows.start, cols.start, rows.stop, cols.stop
+            reg = sub[rows, cols] == r
+            paper = ~ink[box.top + top:box.top + bottom, box.left + left:box.left + right]
+            if shrink == 1:
+                bg = _background_side(reg, paper, field[rows, cols], radii, threshold)
+            else:
+                bg = _background_side_shrunk(reg, paper, field[rows, cols], radii,
+                                             threshold, shrink)
             if bg is None:
                 continue
+            bg &= reg
             fg = reg & ~bg
             if out is None:
                 out = labels.copy()
