@@ -215,6 +215,14 @@ def test_two_outline_modes():
 
 # ---- the cache -----------------------------------------------------------------------
 
+def _assert_rebuilt_alike(out, index, train, **build):
+    """Building again with the same arguments (``build``, TEST_EMOJI) gives the same
+    splits and the same training panels as ``index`` / ``train``."""
+    again = build_dataset(out, hexcodes=TEST_EMOJI, progress=False, **build)
+    assert again["splits"] == index["splits"]
+    np.testing.assert_array_equal(cache.load_split(out, "train").color, train.color)
+
+
 def test_build_and_load_round_trip(tmp_path):
     index = build_dataset(tmp_path, size=40, panels=5, val_panels=3, seed=1, val_fraction=0.5,
                           hexcodes=TEST_EMOJI, progress=False, composition="emoji")
@@ -249,12 +257,8 @@ def test_build_and_load_round_trip(tmp_path):
             assert (diff <= 128).all() and (diff == 0).mean() > 0.75
     assert len(cache.load_split(tmp_path, "train", limit=2)) == 2
     # same seed, same data
-    again = build_dataset(tmp_path / "again", size=40, panels=5, val_panels=3, seed=1,
-                          val_fraction=0.5, hexcodes=TEST_EMOJI, progress=False,
-                          composition="emoji")
-    assert again["splits"] == index["splits"]
-    np.testing.assert_array_equal(cache.load_split(tmp_path / "again", "train").color,
-                                  train.color)
+    _assert_rebuilt_alike(tmp_path / "again", index, train, size=40, panels=5, val_panels=3,
+                          seed=1, val_fraction=0.5, composition="emoji")
     # the mean color of the training panels is recorded (the eval baseline)
     np.testing.assert_allclose(index["train_mean_color"],
                                train.color.reshape(5, -1, 3).mean(axis=1).mean(axis=0),
@@ -465,9 +469,5 @@ def test_mixed_cache_holds_both_compositions(tmp_path):
         assert set(names.split("+")) <= train_emoji
     val_emoji = set(index["splits"]["val"]["emoji"])
     assert not {base_key(h) for h in train_emoji} & {base_key(h) for h in val_emoji}
-    again = build_dataset(tmp_path / "again", size=48, panels=24, val_panels=4, seed=3,
-                          val_fraction=0.5, hexcodes=TEST_EMOJI, progress=False,
-                          composition="mixed")
-    assert again["splits"] == index["splits"]
-    np.testing.assert_array_equal(cache.load_split(tmp_path / "again", "train").color,
-                                  train.color)
+    _assert_rebuilt_alike(tmp_path / "again", index, train, size=48, panels=24, val_panels=4,
+                          seed=3, val_fraction=0.5, composition="mixed")

@@ -165,13 +165,13 @@ def split_by_background(labels: np.ndarray, ink: np.ndarray, pieces: list, thres
     """See the module doc. labels: int32 ``(H, W)``; ink: bool ``(H, W)``; pieces:
     ``[(box, probability), ...]``, the detector's probability float32 ``(h, w)`` at the
     model's scale over each panel box."""
-    from scipy import ndimage
     candidates = _candidates(labels, ink, pieces, threshold, min_area, keep)
     out = None
     next_label = int(labels.max()) + 1
     for (box, prob), here in zip(pieces, candidates):
         if not len(here):
             continue
+        from scipy import ndimage      # here, as in _parts: only pages with a candidate
         sub = labels[box.slice]
         short = min(box.height, box.width)
         radii = sorted({max(3, round(f * short)) for f in NECK_FRACTIONS})
