@@ -74,9 +74,10 @@ def run_unet(net, *tensors: torch.Tensor) -> torch.Tensor:
         return net(*tensors)
     n = tensors[0].shape[0]
     with without_onednn():
-        parts = [net(*(t[i:i + UNET_CPU_CHUNK] for t in tensors))
-                 for i in range(0, n, UNET_CPU_CHUNK)]
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
+        if n <= UNET_CPU_CHUNK:
+            return net(*tensors)
+        return torch.cat([net(*(t[i:i + UNET_CPU_CHUNK] for t in tensors))
+                          for i in range(0, n, UNET_CPU_CHUNK)])
 
 
 class ReferenceBackend:
