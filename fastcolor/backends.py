@@ -66,18 +66,26 @@ def without_onednn():
                 torch.backends.mkldnn.set_flags(_onednn_enabled_before, None, None, None)
 
 
+def in_chunks(step, tensors, size: int):
+    """``step(*tensors)`` over the first axis in chunks of ``size`` (one call when they
+    fit); a step returning a tuple gets each output concatenated (None stays None)."""
+    n = tensors[0].shape[0]
+    if n <= size:
+        return step(*tensors)
+    parts = [step(*(t[i:i + size] for t in tensors)) for i in range(0, n, size)]
+    if isinstance(parts[0], tuple):           # a step with several outputs (or None)
+        return tuple(None if p[0] is None else torch.cat(p) for p in zip(*parts))
+    return torch.cat(parts)
+
+
 def run_unet(net, *tensors: torch.Tensor) -> torch.Tensor:
     """``net(*tensors)`` over the first axis; on the CPU in chunks of ``UNET_CPU_CHUNK``
     ``without_onednn`` (the same floats in every process, whatever the batch), elsewhere
     in one call."""
     if tensors[0].device.type != "cpu":
         return net(*tensors)
-    n = tensors[0].shape[0]
     with without_onednn():
-        if n <= UNET_CPU_CHUNK:
-            return net(*tensors)
-        return torch.cat([net(*(t[i:i + UNET_CPU_CHUNK] for t in tensors))
-                          for i in range(0, n, UNET_CPU_CHUNK)])
+        return in_chunks(net, tensors, UNET_CPU_CHUNK)
 
 
 class ReferenceBackend:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from . import outline as outline_mod
-from .backends import resolve_backend
+from .backends import in_chunks, resolve_backend
 from .config import FIGURE_COLORS, MAX_PRIOR_SATURATION, PRIOR_SATURATION, FastcolorConfig
 from .dlmm import check_temperature, sample_noise
 from .errors import InvalidInputError
@@ -654,13 +654,7 @@ class Pipeline:
     def _batched(self, step, *tensors: torch.Tensor):
         """``step`` over the first axis in chunks of ``MODEL_BATCH`` (bounded memory for
         pages with many tiles); a step returning a tuple gets each output concatenated."""
-        n = tensors[0].shape[0]
-        if n <= MODEL_BATCH:
-            return step(*tensors)
-        parts = [step(*(t[i:i + MODEL_BATCH] for t in tensors)) for i in range(0, n, MODEL_BATCH)]
-        if isinstance(parts[0], tuple):           # a step with several outputs (or None)
-            return tuple(None if p[0] is None else torch.cat(p) for p in zip(*parts))
-        return torch.cat(parts)
+        return in_chunks(step, tensors, MODEL_BATCH)
 
     # ---- 1. prepare ---------------------------------------------------------------------
     def _prepare(self, item, extract_outline, *, hints, flats, gap, min_area, panels,
